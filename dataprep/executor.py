@@ -1,0 +1,451 @@
+"""The local executor: worker processes over input files, global steps as barriers, resumable and exact.
+
+A recipe's steps are cut into *stages* at each global step (deduplication). Stage 0 reads the input files;
+every stage runs its local steps on each file's documents as one *task* in a worker process. A global step
+computes per-row keys at the end of the stage before it, decides once over all keys in corpus order, and the
+next stage drops the rows it decided on. Each task publishes its outputs by atomic rename and then a small
+JSON marker with its counters; a rerun skips every task that has its marker, so an interrupted run (even by
+SIGKILL) finishes with output byte-identical to an uninterrupted run's, whatever the number of workers.
+
+Layout of ``OUT``: ``kept/``, ``rejected/``, ``duplicates/``, ``quarantine/`` (shards), ``stats.json``,
+``manifest.json`` (written last: the run is complete), ``runs.jsonl`` (timings of each invocation) and,
+while a run is unfinished, ``_work/`` (intermediate shards and markers).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from dataprep.errors import DataprepError
+from dataprep.io.readers import Chunk, ReadOptions, read_file
+from dataprep.io.writers import (
+    ShardWriter,
+    atomic_write_bytes,
+    atomic_write_json,
+    read_table,
+    remove_temp_files,
+    write_arrow_file,
+)
+from dataprep.recipe import Recipe, StepConfig
+from dataprep.schema import (
+    DOC_SCHEMA,
+    DUPLICATE_SCHEMA,
+    QUARANTINE_SCHEMA,
+    REJECTED_SCHEMA,
+    normalize_table,
+    text_bytes,
+)
+from dataprep.stats import add, build_stats, check_balance, merge_stage, new_task_stats
+
+ORD_SHIFT = 40  # _ord = task << 40 | row: up to 2^40 rows per file and 2^23 files
+WORK = "_work"
+FOLDERS = ("kept", "rejected", "duplicates", "quarantine")
+
+
+@dataclass(frozen=True)
+class Task:
+    index: int
+    source_index: int
+    source: str
+    path: Path
+    rel: str
+
+    @property
+    def tag(self) -> str:
+        return f"{self.source}-{self.index:05d}"
+
+
+@dataclass
+class Stage:
+    index: int
+    apply_global: StepConfig | None  # the global step whose decisions this stage applies first
+    local: list[StepConfig]
+    keys_for: StepConfig | None  # the global step whose keys this stage computes at its end
+
+
+@dataclass
+class RunResult:
+    stats: dict[str, Any]
+    seconds: float
+    skipped: bool
+    output: Path
+
+
+def plan_stages(steps: list[StepConfig]) -> list[Stage]:
+    """Cut the step list at each global step."""
+    stages: list[Stage] = []
+    current: list[StepConfig] = []
+    applying: StepConfig | None = None
+    for cfg in steps:
+        if cfg.step.is_global:
+            stages.append(Stage(len(stages), applying, current, cfg))
+            applying, current = cfg, []
+        else:
+            current.append(cfg)
+    stages.append(Stage(len(stages), applying, current, None))
+    return stages
+
+
+def list_tasks(recipe: Recipe) -> list[Task]:
+    tasks = []
+    for si, src in enumerate(recipe.sources):
+        for path, rel in src.files:
+            tasks.append(Task(len(tasks), si, src.name, path, rel))
+    return tasks
+
+
+# ------------------------------------------------------------------------------------------------------------
+# one task of one stage (runs in a worker process)
+
+
+def _stage_input(recipe: Recipe, stage: Stage, task: Task, work: Path) -> Iterator[Chunk]:
+    if stage.index == 0:
+        src = recipe.sources[task.source_index]
+        opts = ReadOptions(source=src.name, format=src.format, text_field=src.text_field,
+                           id_field=src.id_field, text_unit=src.text_unit)
+        yield from read_file(task.path, task.rel, opts)
+        return
+    path = _intermediate(work, stage.index - 1, task)
+    if not path.exists():
+        return
+    reader = pa.ipc.open_file(pa.memory_map(str(path)))
+    for i in range(reader.num_record_batches):
+        yield Chunk(pa.Table.from_batches([reader.get_batch(i)]), QUARANTINE_SCHEMA.empty_table())
+
+
+def _intermediate(work: Path, stage_index: int, task: Task) -> Path:
+    """The one shard a task passes from stage ``stage_index`` to the next (a ShardWriter name)."""
+    return work / f"s{stage_index}" / f"{task.index:05d}-0000.arrow"
+
+
+def _decisions_for(work: Path, stage: Stage, task: Task) -> pl.DataFrame | None:
+    if stage.apply_global is None:
+        return None
+    table = read_table(work / f"g{stage.index - 1}.arrow")
+    ords = table.column("_ord").to_numpy()
+    lo = np.searchsorted(ords, task.index << ORD_SHIFT)
+    hi = np.searchsorted(ords, (task.index + 1) << ORD_SHIFT)
+    return pl.from_arrow(table.slice(lo, hi - lo))
+
+
+def run_task(recipe: Recipe, stage: Stage, task: Task, out: Path) -> dict[str, Any]:
+    """Run one stage of one input file; publish its shards, then its marker. Returns its counters."""
+    work = out / WORK
+    marker = work / f"s{stage.index}" / f"{task.index:05d}.json"
+    stats = new_task_stats(task.source)
+    fmt, shard = recipe.output.format, recipe.output.shard_bytes
+    final = stage.keys_for is None
+    decisions = _decisions_for(work, stage, task)
+    row = 0  # position of the next row among this stage's input rows of this task
+    writers: dict[str, ShardWriter] = {}
+
+    def writer(kind: str, schema: pa.Schema | None) -> ShardWriter:
+        if kind not in writers:
+            if kind == "next":
+                writers[kind] = ShardWriter(work / f"s{stage.index}", f"{task.index:05d}", schema, "arrow",
+                                            max_bytes=1 << 62)
+            else:
+                writers[kind] = ShardWriter(out / kind, f"{task.tag}-s{stage.index}", schema, fmt, shard)
+        return writers[kind]
+
+    try:
+        for chunk in _stage_input(recipe, stage, task, work):
+            q = chunk.quarantine
+            if q.num_rows:
+                writer("quarantine", QUARANTINE_SCHEMA).write(q)
+                add(stats["quarantined"], q.num_rows, int(np.sum(q.column("raw_bytes").to_numpy())))
+                add(stats["input"], q.num_rows, int(np.sum(q.column("raw_bytes").to_numpy())))
+                for kind in q.column("kind").to_pylist():
+                    stats["quarantine_errors"][kind] = stats["quarantine_errors"].get(kind, 0) + 1
+            docs = chunk.docs
+            if docs.num_rows == 0:
+                continue
+            df = pl.from_arrow(docs, rechunk=False)
+            if stage.index == 0:
+                add(stats["input"], df.height, text_bytes(docs))
+                df = _reject(df, _read_checks(recipe), "read", stats, writer)
+            else:
+                n = df.height
+                df = df.with_columns((pl.int_range(row, row + n, dtype=pl.Int64)
+                                      + (task.index << ORD_SHIFT)).alias("_ord"))
+                row += n
+                df = _apply_decisions(df, decisions, stage.apply_global.label, stats, writer)
+            for cfg in stage.local:
+                df = _run_local(cfg, df, stats, writer)
+            if df.height == 0:
+                continue
+            if final:
+                table = normalize_table(df.to_arrow())
+                writer("kept", _kept_schema(table)).write(table)
+                add(stats["kept"], table.num_rows, text_bytes(table))
+            else:
+                keys = stage.keys_for.step.keys(df).drop("id")
+                df = pl.concat([df, keys], how="horizontal")
+                table = normalize_table(df.to_arrow())
+                writer("next", table.schema).write(table)
+        for w in writers.values():
+            w.close()
+    except BaseException:
+        for w in writers.values():
+            w.abort()
+        raise
+    atomic_write_json(marker, stats)
+    return stats
+
+
+def _kept_schema(table: pa.Table) -> pa.Schema:
+    base = [f for f in DOC_SCHEMA]
+    extra = [f for f in table.schema if f.name not in DOC_SCHEMA.names and not f.name.startswith("_")]
+    return pa.schema(base + extra)
+
+
+def _read_checks(recipe: Recipe) -> pl.Expr:
+    n = pl.col("text").str.len_bytes()
+    return (
+        pl.when(pl.col("text").str.strip_chars().str.len_bytes() == 0).then(pl.lit("empty"))
+        .when(n > recipe.max_doc_bytes).then(pl.lit("too_long"))
+        .otherwise(pl.lit(None, pl.String))
+    )
+
+
+def _reject(df: pl.DataFrame, reason: pl.Expr, step: str, stats: dict, writer: Callable) -> pl.DataFrame:
+    marked = df.with_columns(reason.alias("_reason"))
+    bad = marked.filter(pl.col("_reason").is_not_null())
+    if bad.height:
+        _record_rejected(bad.rename({"_reason": "reason"}).with_columns(pl.lit(step).alias("step")),
+                         step, stats, writer)
+    return marked.filter(pl.col("_reason").is_null()).drop("_reason")
+
+
+def _record_rejected(rejected: pl.DataFrame, step: str, stats: dict, writer: Callable) -> None:
+    table = normalize_table(rejected.select(REJECTED_SCHEMA.names).to_arrow())
+    writer("rejected", REJECTED_SCHEMA).write(table)
+    counts = rejected.group_by("reason").agg(pl.len().alias("n"), pl.col("text").str.len_bytes().sum().alias("b"))
+    for reason, n, b in counts.sort("reason").iter_rows():
+        add(stats["rejected"].setdefault(step, {}).setdefault(reason, {}), n, b or 0)
+
+
+def _run_local(cfg: StepConfig, df: pl.DataFrame, stats: dict, writer: Callable) -> pl.DataFrame:
+    kept, rejected = cfg.step.split_polars(df)
+    if rejected.height:
+        _record_rejected(rejected.with_columns(pl.lit(cfg.label).alias("step")), cfg.label, stats, writer)
+    return kept
+
+
+def _apply_decisions(df: pl.DataFrame, decisions: pl.DataFrame | None, label: str, stats: dict,
+                     writer: Callable) -> pl.DataFrame:
+    df = df.drop([c for c in df.columns if c.startswith("_k")])
+    if decisions is None or decisions.height == 0:
+        return df.drop("_ord")
+    marked = df.join(decisions, on="_ord", how="left", maintain_order="left")
+    dup = marked.filter(pl.col("duplicate_of").is_not_null())
+    if dup.height:
+        table = normalize_table(dup.with_columns(pl.lit(label).alias("step")).select(DUPLICATE_SCHEMA.names).to_arrow())
+        writer("duplicates", DUPLICATE_SCHEMA).write(table)
+        add(stats["duplicates"].setdefault(label, {}), dup.height, text_bytes(table))
+    return marked.filter(pl.col("duplicate_of").is_null()).drop("_ord", "duplicate_of")
+
+
+# ------------------------------------------------------------------------------------------------------------
+# global steps (run in the main process between stages)
+
+
+def fit_global(recipe: Recipe, stage: Stage, tasks: list[Task], out: Path) -> dict[str, Any]:
+    """Read the keys every task wrote at the end of ``stage`` and decide which rows the global step drops."""
+    work = out / WORK
+    decision_path = work / f"g{stage.index}.arrow"
+    stats_path = work / f"g{stage.index}.json"
+    if decision_path.exists() and stats_path.exists():
+        return json.loads(stats_path.read_text())
+    frames = []
+    for task in tasks:
+        path = _intermediate(work, stage.index, task)
+        if not path.exists():
+            continue
+        table = read_table(path)
+        key_cols = ["id"] + [c for c in table.column_names if c.startswith("_k")]
+        df = pl.from_arrow(table.select(key_cols))
+        frames.append(df.with_columns(
+            (pl.int_range(0, df.height, dtype=pl.Int64) + (task.index << ORD_SHIFT)).alias("_ord")))
+    if frames:
+        keys = pl.concat(frames, how="vertical")
+        drop, gstats = stage.keys_for.step.fit(keys)
+        drop = drop.select(pl.col("_ord").cast(pl.Int64), pl.col("duplicate_of").cast(pl.String)).sort("_ord")
+    else:
+        drop, gstats = pl.DataFrame({"_ord": [], "duplicate_of": []},
+                                    schema={"_ord": pl.Int64, "duplicate_of": pl.String}), {}
+    write_arrow_file(decision_path, normalize_table(drop.to_arrow()))
+    atomic_write_json(stats_path, gstats)
+    return gstats
+
+
+# ------------------------------------------------------------------------------------------------------------
+# the run
+
+
+def _prepare_output(recipe: Recipe, out: Path, overwrite: bool) -> bool:
+    """Check ``out`` against this recipe. Returns True when the run is already complete."""
+    fp = recipe.fingerprint()
+    manifest = out / "manifest.json"
+    work_fp = out / WORK / "fingerprint"
+    if overwrite and out.exists():
+        for name in [*FOLDERS, WORK]:
+            shutil.rmtree(out / name, ignore_errors=True)
+        for name in ("stats.json", "manifest.json"):
+            (out / name).unlink(missing_ok=True)
+    if manifest.exists():
+        done = json.loads(manifest.read_text())
+        if done.get("fingerprint") == fp:
+            return True
+        raise DataprepError(f"{out} holds the output of a different recipe or input "
+                            f"(fingerprint {done.get('fingerprint')} != {fp}); pass --overwrite to replace it")
+    if work_fp.exists():
+        if work_fp.read_text().strip() != fp:
+            raise DataprepError(f"{out} holds an unfinished run of a different recipe or input; "
+                                f"pass --overwrite to start over")
+    elif out.exists() and any(out.iterdir()) and any((out / f).exists() for f in FOLDERS):
+        raise DataprepError(f"{out} is not empty and holds no run of this recipe; pass --overwrite to replace it")
+    (out / WORK).mkdir(parents=True, exist_ok=True)
+    if not work_fp.exists():
+        atomic_write_bytes(work_fp, fp.encode())
+    remove_temp_files(out)
+    return False
+
+
+def _worker_init() -> None:
+    # each worker is one of N processes: keep polars and Arrow from starting N threads each
+    import pyarrow
+
+    pyarrow.set_cpu_count(1)
+    pyarrow.set_io_thread_count(1)
+
+
+class Progress:
+    """Progress on stderr: a live line on a terminal, a plain log line every few seconds otherwise."""
+
+    def __init__(self, total: int, label: str, quiet: bool = False) -> None:
+        self.total, self.label, self.quiet = total, label, quiet
+        self.done = 0
+        self.docs = 0
+        self.start = time.monotonic()
+        self.last = 0.0
+        self.tty = sys.stderr.isatty()
+
+    def update(self, docs: int) -> None:
+        self.done += 1
+        self.docs += docs
+        now = time.monotonic()
+        if self.quiet or (not self.tty and now - self.last < 5 and self.done < self.total):
+            return
+        self.last = now
+        rate = self.docs / max(now - self.start, 1e-9)
+        eta = (now - self.start) / self.done * (self.total - self.done)
+        msg = f"{self.label}: {self.done}/{self.total} files, {self.docs:,} docs, {rate:,.0f} docs/s, ETA {eta:.0f}s"
+        if self.tty:
+            end = "\n" if self.done == self.total else ""
+            sys.stderr.write(f"\r\033[K{msg}{end}")
+        else:
+            sys.stderr.write(msg + "\n")
+        sys.stderr.flush()
+
+
+def run_recipe(recipe: Recipe, workers: int | None = None, overwrite: bool = False,
+               quiet: bool = False) -> RunResult:
+    """Run ``recipe`` with the local executor; resumes an interrupted run in the same output folder."""
+    out = recipe.output.path
+    start = time.monotonic()
+    if _prepare_output(recipe, out, overwrite):
+        stats = json.loads((out / "stats.json").read_text())
+        return RunResult(stats, 0.0, True, out)
+    n_workers = workers if workers is not None else recipe.workers
+    n_workers = n_workers or os.cpu_count() or 1
+    tasks = list_tasks(recipe)
+    stages = plan_stages(recipe.steps)
+    work = out / WORK
+    per_task: dict[int, dict[str, Any]] = {t.index: new_task_stats(t.source) for t in tasks}
+    global_stats: dict[str, dict[str, Any]] = {}
+    pool = None
+    try:
+        for stage in stages:
+            if stage.apply_global is not None:
+                prev = stages[stage.index - 1]
+                global_stats[prev.keys_for.label] = fit_global(recipe, prev, tasks, out)
+            results, pool = _run_stage(recipe, stage, tasks, out, n_workers, len(stages), quiet, pool)
+            for idx, st in results.items():
+                merge_stage(per_task[idx], st)
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    stats = build_stats([per_task[t.index] for t in tasks], [c.label for c in recipe.steps], global_stats)
+    check_balance(stats)
+    atomic_write_json(out / "stats.json", stats)
+    atomic_write_json(out / "manifest.json", _manifest(recipe, out))
+    shutil.rmtree(work, ignore_errors=True)
+    seconds = time.monotonic() - start
+    with open(out / "runs.jsonl", "a", encoding="utf-8") as fh:
+        fh.write(json.dumps({"recipe": str(recipe.path), "workers": n_workers, "seconds": round(seconds, 3),
+                             "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}) + "\n")
+    return RunResult(stats, seconds, False, out)
+
+
+def _run_stage(recipe: Recipe, stage: Stage, tasks: list[Task], out: Path, n_workers: int, n_stages: int,
+               quiet: bool, pool: ProcessPoolExecutor | None
+               ) -> tuple[dict[int, dict[str, Any]], ProcessPoolExecutor | None]:
+    work = out / WORK
+    results: dict[int, dict[str, Any]] = {}
+    pending = []
+    for t in tasks:
+        marker = work / f"s{stage.index}" / f"{t.index:05d}.json"
+        if marker.exists():
+            results[t.index] = json.loads(marker.read_text())
+        else:
+            pending.append(t)
+    label = f"stage {stage.index + 1}/{n_stages}" + (f" ({', '.join(c.label for c in stage.local)})"
+                                                     if stage.local else "")
+    progress = Progress(len(tasks), label, quiet)
+    progress.done = len(results)
+    if n_workers <= 1 or len(pending) <= 1:
+        for t in pending:
+            st = run_task(recipe, stage, t, out)
+            results[t.index] = st
+            progress.update(st["input"]["docs"] + st["kept"]["docs"])
+        return results, pool
+    if pool is None:
+        pool = ProcessPoolExecutor(max_workers=n_workers, mp_context=get_context("spawn"),
+                                   initializer=_worker_init)
+    futures = {pool.submit(run_task, recipe, stage, t, out): t for t in pending}
+    for fut in as_completed(futures):
+        st = fut.result()
+        results[futures[fut].index] = st
+        progress.update(st["input"]["docs"] + st["kept"]["docs"])
+    return results, pool
+
+
+def _manifest(recipe: Recipe, out: Path) -> dict[str, Any]:
+    files = {}
+    for folder in FOLDERS:
+        paths = sorted((out / folder).glob("*")) if (out / folder).exists() else []
+        files[folder] = [{"name": p.name, "bytes": p.stat().st_size} for p in paths if not p.name.startswith(".")]
+    return {
+        "recipe": recipe.name,
+        "fingerprint": recipe.fingerprint(),
+        "format": recipe.output.format,
+        "seed": recipe.seed,
+        "sources": [s.name for s in recipe.sources],
+        "steps": [c.label for c in recipe.steps],
+        "files": files,
+    }

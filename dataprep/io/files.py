@@ -1,0 +1,92 @@
+"""Finding input files (files, folders, globs) and telling their format from their names."""
+
+from __future__ import annotations
+
+import glob
+import os
+from pathlib import Path
+
+from dataprep.errors import InputError
+
+COMPRESSIONS = {".gz": "gzip", ".zst": "zstd", ".zstd": "zstd", ".bz2": "bz2"}
+FORMATS = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".arrow": "arrow",
+    ".feather": "arrow",
+    ".ipc": "arrow",
+    ".txt": "text",
+    ".text": "text",
+    ".md": "text",
+}
+KNOWN_FORMATS = ("jsonl", "parquet", "arrow", "text")
+
+
+def split_compression(path: str | os.PathLike) -> tuple[str, str | None]:
+    """Return (name without compression suffix, compression codec or None)."""
+    name = os.fspath(path)
+    for suffix, codec in COMPRESSIONS.items():
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)], codec
+    return name, None
+
+
+def detect_format(path: str | os.PathLike) -> str | None:
+    """Format of a file from its extension (after any compression suffix), or None if unknown."""
+    base, _ = split_compression(path)
+    return FORMATS.get(Path(base).suffix.lower())
+
+
+def _has_magic(pattern: str) -> bool:
+    return any(c in pattern for c in "*?[")
+
+
+def glob_base(pattern: str) -> Path:
+    """The folder a pattern's relative names are taken from: the part before the first glob character."""
+    p = Path(pattern)
+    if not _has_magic(pattern):
+        return p if p.is_dir() else p.parent
+    parts = []
+    for part in p.parts:
+        if _has_magic(part):
+            break
+        parts.append(part)
+    return Path(*parts) if parts else Path(".")
+
+
+def expand_paths(patterns: list[str], fmt: str | None = None) -> list[tuple[Path, str]]:
+    """Expand files, folders and globs into a sorted, de-duplicated list of (file, name relative to its base).
+
+    Folders are searched recursively for files of a known format (or of ``fmt`` when given). A pattern that
+    matches nothing raises :class:`InputError` naming it.
+    """
+    seen: set[Path] = set()
+    out: list[tuple[Path, str]] = []
+    for pattern in patterns:
+        base = glob_base(pattern)
+        if _has_magic(pattern):
+            matches = [Path(m) for m in glob.glob(pattern, recursive=True)]
+            matches = [m for m in matches if m.is_file()]
+        elif os.path.isdir(pattern):
+            matches = [
+                m for m in Path(pattern).rglob("*")
+                if m.is_file() and not m.name.startswith(".")
+                and (detect_format(m) is not None if fmt is None else detect_format(m) in (fmt, None))
+            ]
+        elif os.path.isfile(pattern):
+            matches = [Path(pattern)]
+        else:
+            raise InputError(f"input path does not exist: {pattern}")
+        if not matches:
+            raise InputError(f"no input files match {pattern}")
+        for m in sorted(matches):
+            key = m.resolve()
+            if key in seen:
+                continue
+            seen.add(key)
+            rel = os.path.relpath(m, base) if base != m else m.name
+            out.append((m, rel.replace(os.sep, "/")))
+    return out

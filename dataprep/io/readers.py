@@ -1,0 +1,485 @@
+"""Streaming readers: JSONL (plain, gzip, zstd, bz2), Parquet, Arrow IPC/Feather and plain text.
+
+Every reader yields :class:`Chunk` objects: a table of documents on :data:`dataprep.schema.DOC_SCHEMA` and a
+table of quarantined records (malformed lines or rows, with file, line or row, and the error). Memory stays
+bounded by the chunk size whatever the file size. JSONL is parsed vectorized by ``pyarrow.json`` a block at
+a time; only a block that holds a bad line is re-read line by line to find and quarantine exactly that line.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.json as pajson
+
+from dataprep.io.files import detect_format, split_compression
+from dataprep.schema import DOC_SCHEMA, QUARANTINE_SCHEMA
+
+DEFAULT_CHUNK_BYTES = 8 << 20
+PARQUET_BATCH_ROWS = 8192
+RAW_KEEP_BYTES = 4096
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How one source's files are read. ``text_unit`` applies to plain text: file, paragraph or line."""
+
+    source: str
+    format: str | None = None
+    text_field: str = "text"
+    id_field: str | None = "id"
+    text_unit: str = "file"
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES
+
+
+@dataclass
+class Chunk:
+    """Documents read from one stretch of a file, and the records of that stretch that were quarantined."""
+
+    docs: pa.Table
+    quarantine: pa.Table
+
+
+@dataclass
+class _Quarantine:
+    source: str
+    file: str
+    rows: list[dict] = field(default_factory=list)
+
+    def add(self, kind: str, error: str, raw: bytes | None, line: int | None = None,
+            row: int | None = None) -> None:
+        """Record one malformed record: ``kind`` is a stable label for counting, ``error`` the details."""
+        self.rows.append(
+            {
+                "source": self.source,
+                "file": self.file,
+                "line": line,
+                "row": row,
+                "kind": kind,
+                "error": error,
+                "raw": None if raw is None else bytes(raw[:RAW_KEEP_BYTES]),
+                "raw_bytes": 0 if raw is None else len(raw),
+            }
+        )
+
+    def take(self) -> pa.Table:
+        table = pa.Table.from_pylist(self.rows, schema=QUARANTINE_SCHEMA)
+        self.rows = []
+        return table
+
+
+def empty_docs() -> pa.Table:
+    return DOC_SCHEMA.empty_table()
+
+
+def read_file(path: Path, rel: str, opts: ReadOptions) -> Iterator[Chunk]:
+    """Yield chunks of documents from one file. ``rel`` names the file in ids and quarantine records."""
+    fmt = opts.format or detect_format(path)
+    if fmt == "jsonl":
+        yield from _read_jsonl(path, rel, opts)
+    elif fmt == "parquet":
+        yield from _read_parquet(path, rel, opts)
+    elif fmt == "arrow":
+        yield from _read_arrow(path, rel, opts)
+    elif fmt == "text":
+        yield from _read_text(path, rel, opts)
+    else:
+        q = _Quarantine(opts.source, rel)
+        q.add("unknown_format", f"unknown format for {path.name}: set 'format' on the source", None)
+        yield Chunk(empty_docs(), q.take())
+
+
+# --------------------------------------------------------------------------------------------------------
+# byte streams
+
+
+def _open_stream(path: Path) -> pa.NativeFile:
+    _, codec = split_compression(path)
+    return pa.input_stream(str(path), compression=codec)
+
+
+def iter_byte_chunks(
+    path: Path, chunk_bytes: int, delimiter: bytes = b"\n"
+) -> Iterator[tuple[int, bytes, str | None]]:
+    """Yield (first line number, bytes, error) cut at ``delimiter``; a stream error ends with its message.
+
+    On a truncated or corrupt compressed stream the bytes read so far are still yielded (their last line is
+    usually cut short and gets quarantined as malformed), then a final item carries the error.
+    """
+    line_no = 1
+    pending: list[bytes] = []
+    pending_len = 0
+    error = None
+    try:
+        stream = _open_stream(path)
+    except OSError as exc:
+        yield line_no, b"", f"cannot open: {exc}"
+        return
+    with stream:
+        while True:
+            try:
+                data = stream.read(chunk_bytes)
+            except OSError as exc:
+                error = f"corrupt or truncated stream: {exc}"
+                break
+            if not data:
+                break
+            cut = data.rfind(delimiter)
+            if cut < 0:
+                pending.append(data)
+                pending_len += len(data)
+                continue
+            head = b"".join([*pending, data[: cut + len(delimiter)]])
+            rest = data[cut + len(delimiter):]
+            pending, pending_len = ([rest], len(rest)) if rest else ([], 0)
+            yield line_no, head, None
+            line_no += head.count(b"\n")
+    tail = b"".join(pending)
+    if tail:
+        yield line_no, tail, None
+        line_no += tail.count(b"\n") + (0 if tail.endswith(b"\n") else 1)
+    if error:
+        yield line_no, b"", error
+
+
+# --------------------------------------------------------------------------------------------------------
+# JSONL
+
+
+def _line_bounds(chunk: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end offsets of every line in ``chunk`` (end excludes the newline)."""
+    arr = np.frombuffer(chunk, dtype=np.uint8)
+    nl = np.flatnonzero(arr == 10)
+    ends = nl if (len(chunk) and chunk.endswith(b"\n")) else np.append(nl, len(chunk))
+    starts = np.concatenate(([0], nl + 1))[: len(ends)]
+    return starts, ends
+
+
+def _untimestamp(t: pa.DataType) -> pa.DataType:
+    """Replace inferred timestamp types with strings: metadata keeps the text as written."""
+    if pa.types.is_timestamp(t) or pa.types.is_date(t):
+        return pa.string()
+    if pa.types.is_struct(t):
+        return pa.struct([pa.field(f.name, _untimestamp(f.type)) for f in t])
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return pa.list_(_untimestamp(t.value_type))
+    return t
+
+
+def _parse_block_fast(chunk: bytes, max_line: int) -> pa.Table:
+    block = max(1 << 20, max_line + 2)
+    ropts = pajson.ReadOptions(block_size=block, use_threads=True)
+    table = pajson.read_json(io.BytesIO(chunk), read_options=ropts)
+    fixed = pa.schema([pa.field(f.name, _untimestamp(f.type)) for f in table.schema])
+    if fixed != table.schema:
+        popts = pajson.ParseOptions(explicit_schema=fixed, unexpected_field_behavior="error")
+        table = pajson.read_json(io.BytesIO(chunk), read_options=ropts, parse_options=popts)
+    return table
+
+
+def _read_jsonl(path: Path, rel: str, opts: ReadOptions) -> Iterator[Chunk]:
+    q = _Quarantine(opts.source, rel)
+    for first_line, chunk, error in iter_byte_chunks(path, opts.chunk_bytes):
+        if error is not None:
+            q.add("corrupt_stream", f"{error} (after line {first_line - 1})", None, line=first_line)
+            yield Chunk(empty_docs(), q.take())
+            continue
+        yield _parse_jsonl_chunk(chunk, first_line, rel, opts, q)
+
+
+def _parse_jsonl_chunk(chunk: bytes, first_line: int, rel: str, opts: ReadOptions, q: _Quarantine) -> Chunk:
+    starts, ends = _line_bounds(chunk)
+    lengths = ends - starts
+    arr = np.frombuffer(chunk, dtype=np.uint8)
+    last = np.where(lengths > 0, arr[np.maximum(ends - 1, 0)], 0) if len(arr) else lengths
+    blank = (lengths == 0) | ((lengths == 1) & (last == 13))
+    nonblank = np.flatnonzero(~blank)
+    table = None
+    try:
+        pa.array([chunk], pa.binary()).cast(pa.string())  # UTF-8 validation in C
+        if len(nonblank):
+            table = _parse_block_fast(chunk, int(lengths.max()))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        table = None
+    if len(nonblank) == 0:
+        return Chunk(empty_docs(), q.take())
+    if table is not None and table.num_rows == len(nonblank):
+        line_numbers = nonblank + first_line
+        raw_of = lambda i: chunk[starts[nonblank[i]]: ends[nonblank[i]]]  # noqa: E731
+        docs = docs_from_table(table, line_numbers, "line", rel, opts, q, raw_of)
+        if docs is not None:
+            return Chunk(docs, q.take())
+    return _parse_jsonl_slow(chunk, starts, ends, nonblank, first_line, rel, opts, q)
+
+
+def _parse_jsonl_slow(
+    chunk: bytes,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    nonblank: np.ndarray,
+    first_line: int,
+    rel: str,
+    opts: ReadOptions,
+    q: _Quarantine,
+) -> Chunk:
+    """Line-by-line parse of a block known to hold at least one bad line: quarantine exactly the bad ones."""
+    ids, texts, metas = [], [], []
+    tf, idf = opts.text_field, opts.id_field
+    for i in nonblank.tolist():
+        raw = chunk[starts[i]: ends[i]]
+        line = first_line + i
+        try:
+            s = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            q.add("invalid_utf8", f"invalid UTF-8 at byte {exc.start}", raw, line=line)
+            continue
+        if not s.strip():
+            continue
+        try:
+            obj = json.loads(s)
+        except json.JSONDecodeError as exc:
+            q.add("malformed_json", f"malformed JSON: {exc.msg} at column {exc.colno}", raw, line=line)
+            continue
+        except RecursionError:
+            q.add("malformed_json", "malformed JSON: nesting too deep", raw, line=line)
+            continue
+        if not isinstance(obj, dict):
+            q.add("not_an_object", f"JSON value is {_json_type(obj)}, expected an object", raw, line=line)
+            continue
+        if tf not in obj:
+            q.add("missing_text", f"missing text field '{tf}'", raw, line=line)
+            continue
+        text = obj.pop(tf)
+        if not isinstance(text, str):
+            q.add("text_not_string", f"text field '{tf}' is {_json_type(text)}, expected a string", raw, line=line)
+            continue
+        doc_id = obj.pop(idf, None) if idf else None
+        if isinstance(doc_id, bool) or not isinstance(doc_id, (str, int)):
+            if doc_id is not None and idf:
+                obj[idf] = doc_id  # keep an unusable id value as metadata
+            doc_id = f"{opts.source}/{rel}:{line}"
+        meta = json.dumps(obj, ensure_ascii=False, separators=(",", ":")) if obj else None
+        try:
+            text.encode("utf-8")
+            if meta is not None:
+                meta.encode("utf-8")
+        except UnicodeEncodeError:
+            q.add("invalid_unicode", "text contains an unpaired surrogate escape", raw, line=line)
+            continue
+        ids.append(str(doc_id))
+        texts.append(text)
+        metas.append(meta)
+    docs = pa.Table.from_arrays(
+        [
+            pa.array(ids, pa.large_string()),
+            pa.array(texts, pa.large_string()),
+            pa.array([opts.source] * len(ids), pa.large_string()),
+            pa.array(metas, pa.large_string()),
+        ],
+        schema=DOC_SCHEMA,
+    )
+    return Chunk(docs, q.take())
+
+
+def _json_type(value: object) -> str:
+    return {type(None): "null", bool: "a boolean", int: "a number", float: "a number", list: "an array",
+            dict: "an object"}.get(type(value), type(value).__name__)
+
+
+# --------------------------------------------------------------------------------------------------------
+# tables (JSONL fast path, Parquet, Arrow)
+
+
+def _arrow_type_name(t: pa.DataType) -> str:
+    if pa.types.is_integer(t) or pa.types.is_floating(t):
+        return "a number"
+    if pa.types.is_boolean(t):
+        return "a boolean"
+    if pa.types.is_struct(t):
+        return "an object"
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return "an array"
+    return str(t)
+
+
+def _is_stringy(t: pa.DataType) -> bool:
+    return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
+
+
+def docs_from_table(
+    table: pa.Table,
+    positions: np.ndarray,
+    pos_kind: str,
+    rel: str,
+    opts: ReadOptions,
+    q: _Quarantine,
+    raw_of=None,
+) -> pa.Table | None:
+    """Turn a parsed table into documents, quarantining rows whose text is missing or null.
+
+    ``positions`` are the rows' line (JSONL) or row (Parquet/Arrow) numbers, used in ids and quarantine
+    records. Returns None when the text column has a type that needs the line-by-line path (JSONL only).
+    """
+    tf, idf = opts.text_field, opts.id_field
+    names = table.column_names
+    n = table.num_rows
+    where = {"line": "line", "row": "row"}[pos_kind]
+    if tf not in names or pa.types.is_null(table.schema.field(tf).type):
+        if raw_of is None:
+            msg = f"missing text field '{tf}' (columns: {', '.join(names) or 'none'})"
+        else:
+            msg = f"missing text field '{tf}'"
+        for i in range(n):
+            q.add("missing_text", msg, raw_of(i) if raw_of else None, **{where: int(positions[i])})
+        return empty_docs()
+    ttype = table.schema.field(tf).type
+    if not _is_stringy(ttype):
+        if raw_of is not None:
+            return None
+        msg = f"text field '{tf}' is {_arrow_type_name(ttype)}, expected a string"
+        for i in range(n):
+            q.add("text_not_string", msg, None, row=int(positions[i]))
+        return empty_docs()
+    text = table.column(tf).cast(pa.large_string())
+    valid = np.asarray(text.is_valid())
+    if not valid.all():
+        for i in np.flatnonzero(~valid).tolist():
+            msg = f"missing text field '{tf}'" if raw_of else f"text field '{tf}' is null"
+            q.add("missing_text", msg, raw_of(i) if raw_of else None, **{where: int(positions[i])})
+        mask = pa.array(valid)
+        table = table.filter(mask)
+        text = text.filter(mask)
+        positions = positions[valid]
+    df = pl.from_arrow(table, rechunk=False)
+    if not isinstance(df, pl.DataFrame):  # pragma: no cover - from_arrow of a table is a frame
+        df = df.to_frame()
+    fallback = pl.lit(f"{opts.source}/{rel}:") + pl.Series("_pos", positions, dtype=pl.Int64).cast(pl.String)
+    if idf and idf in df.columns and df.schema[idf] in (pl.String, pl.Int64, pl.Int32, pl.UInt64, pl.UInt32):
+        id_expr = pl.col(idf).cast(pl.String).fill_null(fallback)
+        meta_cols = [c for c in df.columns if c not in (tf, idf)]
+    else:
+        id_expr = fallback
+        meta_cols = [c for c in df.columns if c != tf]
+    if meta_cols:
+        try:
+            meta_expr = pl.struct(meta_cols).struct.json_encode()
+            out = df.select(id_expr.alias("id"), meta_expr.alias("meta"))
+        except Exception:  # noqa: BLE001 - exotic types: encode them as strings instead
+            meta_expr = pl.struct([pl.col(c).cast(pl.String) for c in meta_cols]).struct.json_encode()
+            out = df.select(id_expr.alias("id"), meta_expr.alias("meta"))
+    else:
+        out = df.select(id_expr.alias("id"), pl.lit(None, dtype=pl.String).alias("meta"))
+    ids = out.get_column("id").to_arrow().cast(pa.large_string())
+    meta = out.get_column("meta").to_arrow().cast(pa.large_string())
+    src = pa.repeat(pa.scalar(opts.source, pa.large_string()), len(ids))
+    return pa.Table.from_arrays([ids, text.combine_chunks() if text.num_chunks > 1 else text, src, meta],
+                                schema=DOC_SCHEMA)
+
+
+def _read_parquet(path: Path, rel: str, opts: ReadOptions) -> Iterator[Chunk]:
+    import pyarrow.parquet as pq
+
+    q = _Quarantine(opts.source, rel)
+    row = 0
+    try:
+        pf = pq.ParquetFile(str(path))
+        batches = pf.iter_batches(batch_size=PARQUET_BATCH_ROWS)
+        for batch in batches:
+            table = pa.Table.from_batches([batch])
+            positions = np.arange(row, row + table.num_rows, dtype=np.int64)
+            row += table.num_rows
+            docs = docs_from_table(table, positions, "row", rel, opts, q)
+            yield Chunk(docs, q.take())
+    except (OSError, pa.ArrowException) as exc:
+        q.add("unreadable_file", f"unreadable Parquet after row {row}: {exc}", None, row=row)
+        yield Chunk(empty_docs(), q.take())
+
+
+def _read_arrow(path: Path, rel: str, opts: ReadOptions) -> Iterator[Chunk]:
+    q = _Quarantine(opts.source, rel)
+    row = 0
+    try:
+        try:
+            reader = pa.ipc.open_file(pa.memory_map(str(path)))
+            batches = (reader.get_batch(i) for i in range(reader.num_record_batches))
+        except pa.ArrowInvalid:
+            batches = iter(pa.ipc.open_stream(pa.OSFile(str(path))))
+        for batch in batches:
+            table = pa.Table.from_batches([batch])
+            positions = np.arange(row, row + table.num_rows, dtype=np.int64)
+            row += table.num_rows
+            docs = docs_from_table(table, positions, "row", rel, opts, q)
+            yield Chunk(docs, q.take())
+    except (OSError, pa.ArrowException) as exc:
+        q.add("unreadable_file", f"unreadable Arrow IPC after row {row}: {exc}", None, row=row)
+        yield Chunk(empty_docs(), q.take())
+
+
+# --------------------------------------------------------------------------------------------------------
+# plain text
+
+
+def _read_text(path: Path, rel: str, opts: ReadOptions) -> Iterator[Chunk]:
+    q = _Quarantine(opts.source, rel)
+    unit = opts.text_unit
+    if unit == "file":
+        parts: list[bytes] = []
+        error = None
+        for _, data, err in iter_byte_chunks(path, opts.chunk_bytes):
+            if err:
+                error = err
+            else:
+                parts.append(data)
+        raw = b"".join(parts)
+        if error:
+            q.add("corrupt_stream", error, raw, line=None)
+            yield Chunk(empty_docs(), q.take())
+            return
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = raw.count(b"\n", 0, exc.start) + 1
+            q.add("invalid_utf8", f"invalid UTF-8 at byte {exc.start} (line {line})", raw, line=line)
+            yield Chunk(empty_docs(), q.take())
+            return
+        yield Chunk(_text_docs([text], [f"{opts.source}/{rel}"], opts), q.take())
+        return
+    delim = b"\n\n" if unit == "paragraph" else b"\n"
+    for first_line, chunk, err in iter_byte_chunks(path, opts.chunk_bytes, delimiter=delim):
+        if err:
+            q.add("corrupt_stream", f"{err} (after line {first_line - 1})", None, line=first_line)
+            yield Chunk(empty_docs(), q.take())
+            continue
+        texts, ids = [], []
+        line = first_line
+        for piece in chunk.split(delim):
+            n_lines = piece.count(b"\n") + (delim.count(b"\n"))
+            stripped = piece.strip(b"\r\n")
+            if stripped.strip():
+                start = line + (len(piece) - len(piece.lstrip(b"\n")))
+                try:
+                    texts.append(stripped.decode("utf-8"))
+                    ids.append(f"{opts.source}/{rel}:{start}")
+                except UnicodeDecodeError as exc:
+                    q.add("invalid_utf8", f"invalid UTF-8 at byte {exc.start}", stripped, line=start)
+            line += n_lines
+        yield Chunk(_text_docs(texts, ids, opts), q.take())
+
+
+def _text_docs(texts: list[str], ids: list[str], opts: ReadOptions) -> pa.Table:
+    return pa.Table.from_arrays(
+        [
+            pa.array(ids, pa.large_string()),
+            pa.array(texts, pa.large_string()),
+            pa.array([opts.source] * len(texts), pa.large_string()),
+            pa.nulls(len(texts), pa.large_string()),
+        ],
+        schema=DOC_SCHEMA,
+    )

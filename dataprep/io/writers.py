@@ -1,0 +1,161 @@
+"""Atomic, size-bounded shard writers for Arrow IPC (``.arrow``) and Parquet.
+
+A shard is written under a temporary name in the same folder and renamed into place only when complete,
+so a reader never sees half a shard and a crash leaves at most a ``.tmp-*`` file that the next run removes.
+Shards roll over once they pass ``max_bytes``; names are ``{prefix}-{seq:04d}.{ext}`` and depend only on the
+data, never on timing or worker count.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from dataprep.schema import conform
+
+EXTENSIONS = {"arrow": "arrow", "parquet": "parquet"}
+TMP_PREFIX = ".tmp-"
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and an atomic rename (fsynced)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{TMP_PREFIX}{path.name}.{os.getpid()}")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def atomic_write_json(path: Path, obj: object) -> None:
+    """Write ``obj`` as stable, sorted, indented JSON, atomically."""
+    data = json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    atomic_write_bytes(path, data.encode("utf-8"))
+
+
+def write_arrow_file(path: Path, table: pa.Table) -> None:
+    """Write one table as an Arrow IPC file (even with no rows), atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{TMP_PREFIX}{path.name}.{os.getpid()}")
+    with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, table.schema) as w:
+        w.write_table(table)
+    os.replace(tmp, path)
+
+
+def remove_temp_files(folder: Path) -> None:
+    """Delete leftovers of interrupted writes below ``folder``."""
+    folder = Path(folder)
+    if folder.exists():
+        for p in folder.rglob(f"{TMP_PREFIX}*"):
+            p.unlink(missing_ok=True)
+
+
+class ShardWriter:
+    """Write tables of one schema into size-bounded shards, each published by an atomic rename.
+
+    Use as a context manager; :attr:`paths` lists the published shards. Nothing is written for an empty
+    stream. ``fmt`` is ``"arrow"`` (IPC file format, memory-mappable) or ``"parquet"`` (zstd-compressed).
+    """
+
+    def __init__(self, folder: Path, prefix: str, schema: pa.Schema, fmt: str = "arrow",
+                 max_bytes: int = 256 << 20) -> None:
+        if fmt not in EXTENSIONS:
+            raise ValueError(f"unknown output format {fmt!r}: use arrow or parquet")
+        self.folder = Path(folder)
+        self.prefix = prefix
+        self.schema = schema
+        self.fmt = fmt
+        self.max_bytes = max_bytes
+        self.paths: list[Path] = []
+        self.rows = 0
+        self._seq = 0
+        self._writer = None
+        self._tmp: Path | None = None
+        self._final: Path | None = None
+        self._bytes = 0
+
+    def __enter__(self) -> ShardWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+    def _open(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        name = f"{self.prefix}-{self._seq:04d}.{EXTENSIONS[self.fmt]}"
+        self._seq += 1
+        self._final = self.folder / name
+        self._tmp = self.folder / f"{TMP_PREFIX}{name}.{os.getpid()}"
+        if self.fmt == "arrow":
+            self._sink = pa.OSFile(str(self._tmp), "wb")
+            self._writer = pa.ipc.new_file(self._sink, self.schema)
+        else:
+            self._sink = None
+            self._writer = pq.ParquetWriter(str(self._tmp), self.schema, compression="zstd")
+        self._bytes = 0
+
+    def write(self, table: pa.Table) -> None:
+        """Append ``table`` (cast to the writer's schema); rolls to a new shard past ``max_bytes``."""
+        if table.num_rows == 0:
+            return
+        table = conform(table, self.schema)
+        if self._writer is None:
+            self._open()
+        self._writer.write_table(table)
+        self.rows += table.num_rows
+        self._bytes += table.nbytes
+        if self._bytes >= self.max_bytes:
+            self._publish()
+
+    def _publish(self) -> None:
+        if self._writer is None:
+            return
+        self._writer.close()
+        if self._sink is not None:
+            self._sink.close()
+        with open(self._tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(self._tmp, self._final)
+        self.paths.append(self._final)
+        self._writer = None
+
+    def close(self) -> None:
+        self._publish()
+
+    def abort(self) -> None:
+        if self._writer is not None:
+            try:
+                self._writer.close()
+                if self._sink is not None:
+                    self._sink.close()
+            finally:
+                if self._tmp is not None:
+                    self._tmp.unlink(missing_ok=True)
+                self._writer = None
+
+
+def read_table(path: Path, columns: list[str] | None = None) -> pa.Table:
+    """Read a whole shard written by :class:`ShardWriter` (Arrow IPC or Parquet, by extension)."""
+    path = Path(path)
+    if path.suffix == ".parquet":
+        return pq.read_table(str(path), columns=columns)
+    table = pa.ipc.open_file(pa.memory_map(str(path))).read_all()
+    return table.select(columns) if columns else table
+
+
+def read_folder(folder: Path, columns: list[str] | None = None) -> pa.Table | None:
+    """Concatenate every shard in ``folder`` in name order; None when it holds none."""
+    paths = sorted(p for p in Path(folder).glob("*") if p.suffix in (".arrow", ".parquet"))
+    if not paths:
+        return None
+    return pa.concat_tables([read_table(p, columns) for p in paths], promote_options="default")
