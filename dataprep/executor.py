@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from dataprep.errors import DataprepError
 from dataprep.io.readers import Chunk, ReadOptions, read_file
@@ -132,14 +133,14 @@ def _intermediate(work: Path, stage_index: int, task: Task) -> Path:
     return work / f"s{stage_index}" / f"{task.index:05d}-0000.arrow"
 
 
-def _decisions_for(work: Path, stage: Stage, task: Task) -> pl.DataFrame | None:
+def _decisions_for(work: Path, stage: Stage, task: Task) -> pa.Table | None:
     if stage.apply_global is None:
         return None
     table = read_table(work / f"g{stage.index - 1}.arrow")
     ords = table.column("_ord").to_numpy()
     lo = np.searchsorted(ords, task.index << ORD_SHIFT)
     hi = np.searchsorted(ords, (task.index + 1) << ORD_SHIFT)
-    return pl.from_arrow(table.slice(lo, hi - lo))
+    return table.slice(lo, hi - lo)
 
 
 def run_task(recipe: Recipe, stage: Stage, task: Task, out: Path) -> dict[str, Any]:
@@ -174,28 +175,29 @@ def run_task(recipe: Recipe, stage: Stage, task: Task, out: Path) -> dict[str, A
             docs = chunk.docs
             if docs.num_rows == 0:
                 continue
-            df = pl.from_arrow(docs, rechunk=False)
+            table = docs
             if stage.index == 0:
-                add(stats["input"], df.height, text_bytes(docs))
-                df = _reject(df, _read_checks(recipe), "read", stats, writer)
+                add(stats["input"], table.num_rows, text_bytes(table))
+                table = _read_checks(table, recipe.max_doc_bytes, stats, writer)
             else:
-                n = df.height
-                df = df.with_columns((pl.int_range(row, row + n, dtype=pl.Int64)
-                                      + (task.index << ORD_SHIFT)).alias("_ord"))
-                row += n
-                df = _apply_decisions(df, decisions, stage.apply_global.label, stats, writer)
-            for cfg in stage.local:
-                df = _run_local(cfg, df, stats, writer)
-            if df.height == 0:
+                ords = np.arange(row, row + table.num_rows, dtype=np.int64) + (task.index << ORD_SHIFT)
+                row += table.num_rows
+                table = _apply_decisions(table, ords, decisions, stage.apply_global.label, stats, writer)
+            if stage.local:
+                df = pl.from_arrow(table, rechunk=False)
+                for cfg in stage.local:
+                    df = _run_local(cfg, df, stats, writer)
+                table = normalize_table(df.to_arrow())
+            if table.num_rows == 0:
                 continue
             if final:
-                table = normalize_table(df.to_arrow())
                 writer("kept", _kept_schema(table)).write(table)
                 add(stats["kept"], table.num_rows, text_bytes(table))
             else:
-                keys = stage.keys_for.step.keys(df).drop("id")
-                df = pl.concat([df, keys], how="horizontal")
-                table = normalize_table(df.to_arrow())
+                keys = stage.keys_for.step.keys(pl.from_arrow(table.select(["id", "text"]), rechunk=False))
+                for name in keys.columns:
+                    if name != "id":
+                        table = table.append_column(name, keys.get_column(name).to_arrow())
                 writer("next", table.schema).write(table)
         for w in writers.values():
             w.close()
@@ -213,22 +215,21 @@ def _kept_schema(table: pa.Table) -> pa.Schema:
     return pa.schema(base + extra)
 
 
-def _read_checks(recipe: Recipe) -> pl.Expr:
-    n = pl.col("text").str.len_bytes()
-    return (
-        pl.when(pl.col("text").str.strip_chars().str.len_bytes() == 0).then(pl.lit("empty"))
-        .when(n > recipe.max_doc_bytes).then(pl.lit("too_long"))
-        .otherwise(pl.lit(None, pl.String))
-    )
-
-
-def _reject(df: pl.DataFrame, reason: pl.Expr, step: str, stats: dict, writer: Callable) -> pl.DataFrame:
-    marked = df.with_columns(reason.alias("_reason"))
-    bad = marked.filter(pl.col("_reason").is_not_null())
-    if bad.height:
-        _record_rejected(bad.rename({"_reason": "reason"}).with_columns(pl.lit(step).alias("step")),
-                         step, stats, writer)
-    return marked.filter(pl.col("_reason").is_null()).drop("_reason")
+def _read_checks(table: pa.Table, max_doc_bytes: int, stats: dict, writer: Callable) -> pa.Table:
+    """Reject empty (or white-space only) and over-long documents as step ``read``; vectorized in Arrow."""
+    text = table.column("text")
+    lengths = pc.binary_length(text)
+    empty = pc.or_(pc.equal(lengths, 0), pc.utf8_is_space(text))
+    too_long = pc.greater(lengths, max_doc_bytes)
+    bad = pc.or_(empty, too_long)
+    if not pc.any(bad).as_py():
+        return table
+    reason = pc.if_else(empty, "empty", "too_long")
+    rejected = table.filter(bad).append_column("step", pa.repeat(pa.scalar("read", pa.large_string()),
+                                                                   int(pc.sum(bad).as_py())))
+    rejected = rejected.append_column("reason", reason.filter(bad))
+    _record_rejected(pl.from_arrow(rejected), "read", stats, writer)
+    return table.filter(pc.invert(bad))
 
 
 def _record_rejected(rejected: pl.DataFrame, step: str, stats: dict, writer: Callable) -> None:
@@ -246,18 +247,25 @@ def _run_local(cfg: StepConfig, df: pl.DataFrame, stats: dict, writer: Callable)
     return kept
 
 
-def _apply_decisions(df: pl.DataFrame, decisions: pl.DataFrame | None, label: str, stats: dict,
-                     writer: Callable) -> pl.DataFrame:
-    df = df.drop([c for c in df.columns if c.startswith("_k")])
-    if decisions is None or decisions.height == 0:
-        return df.drop("_ord")
-    marked = df.join(decisions, on="_ord", how="left", maintain_order="left")
-    dup = marked.filter(pl.col("duplicate_of").is_not_null())
-    if dup.height:
-        table = normalize_table(dup.with_columns(pl.lit(label).alias("step")).select(DUPLICATE_SCHEMA.names).to_arrow())
-        writer("duplicates", DUPLICATE_SCHEMA).write(table)
-        add(stats["duplicates"].setdefault(label, {}), dup.height, text_bytes(table))
-    return marked.filter(pl.col("duplicate_of").is_null()).drop("_ord", "duplicate_of")
+def _apply_decisions(table: pa.Table, ords: np.ndarray, decisions: pa.Table | None, label: str, stats: dict,
+                     writer: Callable) -> pa.Table:
+    """Drop the rows a global step decided on (by their corpus position ``ords``) into ``duplicates``."""
+    table = table.drop_columns([c for c in table.column_names if c.startswith("_k")])
+    if decisions is None or decisions.num_rows == 0:
+        return table
+    drop_ords = decisions.column("_ord").to_numpy()
+    idx = np.minimum(np.searchsorted(drop_ords, ords), len(drop_ords) - 1)
+    hit = drop_ords[idx] == ords
+    if not hit.any():
+        return table
+    mask = pa.array(hit)
+    dup = table.filter(mask)
+    dup = dup.append_column("step", pa.repeat(pa.scalar(label, pa.large_string()), dup.num_rows))
+    dup = dup.append_column("duplicate_of", decisions.column("duplicate_of").take(pa.array(idx[hit])))
+    dup = normalize_table(dup.select(DUPLICATE_SCHEMA.names))
+    writer("duplicates", DUPLICATE_SCHEMA).write(dup)
+    add(stats["duplicates"].setdefault(label, {}), dup.num_rows, text_bytes(dup))
+    return table.filter(pc.invert(mask))
 
 
 # ------------------------------------------------------------------------------------------------------------

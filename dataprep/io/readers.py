@@ -8,7 +8,6 @@ a time; only a block that holds a bad line is re-read line by line to find and q
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -173,28 +172,37 @@ def _untimestamp(t: pa.DataType) -> pa.DataType:
     return t
 
 
-def _parse_block_fast(chunk: bytes, max_line: int) -> pa.Table:
+def _parse_block_fast(chunk: bytes, max_line: int, text_fields: dict[str, pa.DataType]) -> pa.Table:
+    """Parse a block of JSON objects with pyarrow. ``text_fields`` (updated here) are fields pyarrow would
+    infer as timestamps or dates: they are read as strings so metadata keeps the text as written. Once a
+    file has shown such a field, later blocks name it up front and are parsed once, not twice."""
     block = max(1 << 20, max_line + 2)
     ropts = pajson.ReadOptions(block_size=block, use_threads=True)
-    table = pajson.read_json(io.BytesIO(chunk), read_options=ropts)
+    hint = pajson.ParseOptions(explicit_schema=pa.schema(list(text_fields.items())),
+                               unexpected_field_behavior="infer") if text_fields else None
+    source = pa.BufferReader(chunk)
+    table = pajson.read_json(source, read_options=ropts, parse_options=hint)
     fixed = pa.schema([pa.field(f.name, _untimestamp(f.type)) for f in table.schema])
     if fixed != table.schema:
-        popts = pajson.ParseOptions(explicit_schema=fixed, unexpected_field_behavior="error")
-        table = pajson.read_json(io.BytesIO(chunk), read_options=ropts, parse_options=popts)
+        text_fields.update({f.name: f.type for f in fixed if f.type != table.schema.field(f.name).type})
+        popts = pajson.ParseOptions(explicit_schema=fixed, unexpected_field_behavior="infer")
+        table = pajson.read_json(pa.BufferReader(chunk), read_options=ropts, parse_options=popts)
     return table
 
 
 def _read_jsonl(path: Path, rel: str, opts: ReadOptions) -> Iterator[Chunk]:
     q = _Quarantine(opts.source, rel)
+    text_fields: dict[str, pa.DataType] = {}
     for first_line, chunk, error in iter_byte_chunks(path, opts.chunk_bytes):
         if error is not None:
             q.add("corrupt_stream", f"{error} (after line {first_line - 1})", None, line=first_line)
             yield Chunk(empty_docs(), q.take())
             continue
-        yield _parse_jsonl_chunk(chunk, first_line, rel, opts, q)
+        yield _parse_jsonl_chunk(chunk, first_line, rel, opts, q, text_fields)
 
 
-def _parse_jsonl_chunk(chunk: bytes, first_line: int, rel: str, opts: ReadOptions, q: _Quarantine) -> Chunk:
+def _parse_jsonl_chunk(chunk: bytes, first_line: int, rel: str, opts: ReadOptions, q: _Quarantine,
+                       text_fields: dict[str, pa.DataType] | None = None) -> Chunk:
     starts, ends = _line_bounds(chunk)
     lengths = ends - starts
     arr = np.frombuffer(chunk, dtype=np.uint8)
@@ -202,10 +210,17 @@ def _parse_jsonl_chunk(chunk: bytes, first_line: int, rel: str, opts: ReadOption
     blank = (lengths == 0) | ((lengths == 1) & (last == 13))
     nonblank = np.flatnonzero(~blank)
     table = None
+    # pyarrow.json crashes the process on a top-level scalar line such as `null` (pyarrow 26): only blocks
+    # whose every line is a plain `{...}` object take the fast path.
+    objects = len(nonblank) and bool(np.all(arr[starts[nonblank]] == ord("{")))
+    if objects:
+        tails = ends[nonblank] - 1
+        tails = tails - (arr[tails] == 13)
+        objects = bool(np.all(arr[tails] == ord("}")))
     try:
-        pa.array([chunk], pa.binary()).cast(pa.string())  # UTF-8 validation in C
-        if len(nonblank):
-            table = _parse_block_fast(chunk, int(lengths.max()))
+        if objects:
+            pa.array([chunk], pa.binary()).cast(pa.string())  # UTF-8 validation in C
+            table = _parse_block_fast(chunk, int(lengths.max()), {} if text_fields is None else text_fields)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
         table = None
     if len(nonblank) == 0:

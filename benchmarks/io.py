@@ -1,0 +1,91 @@
+"""Spine throughput: read + write MB/s of `dataprep run` (no steps) against plain pyarrow on the same files.
+
+    python benchmarks/io.py [--mb 200] [--workers 1]
+
+Generates a JSONL file and a Parquet file of web-like documents (text about 1-3 KB, with url and date
+metadata) under benchmarks/_data, then times, in this one process and run:
+
+- baseline: ``pyarrow.json.read_json`` (or ``pyarrow.parquet.read_table``) and an Arrow IPC file write;
+- dataprep: ``run_recipe`` on a one-source recipe with no steps (readers, id/meta handling, read checks,
+  accounting, atomic shard writes, stats), same worker count.
+
+Prints MB/s of input text for each and the ratio dataprep / pyarrow (goal: at least 0.8).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.json as pajson
+import pyarrow.parquet as pq
+
+from dataprep.recipe import load_recipe
+
+HERE = Path(__file__).resolve().parent
+WORDS = ("the of and to in is was for on that with as by at from his her an were are which this be "
+         "data model training corpus token language document filter quality web page text").split()
+
+
+def generate(folder: Path, mb: int) -> tuple[Path, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    jsonl, parquet = folder / f"docs-{mb}mb.jsonl", folder / f"docs-{mb}mb.parquet"
+    if jsonl.exists() and parquet.exists():
+        return jsonl, parquet
+    rng = random.Random(0)
+    rows, size = [], 0
+    while size < mb * 1_000_000:
+        text = " ".join(rng.choice(WORDS) for _ in range(rng.randint(150, 500)))
+        rec = {"url": f"https://example.com/{len(rows)}", "date": "2024-05-01", "text": text}
+        rows.append(rec)
+        size += len(text) + 60
+    jsonl.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    pq.write_table(pa.Table.from_pylist(rows), parquet)
+    return jsonl, parquet
+
+
+def baseline(path: Path, out: Path) -> float:
+    t = time.perf_counter()
+    table = pajson.read_json(path) if path.suffix == ".jsonl" else pq.read_table(path)
+    with pa.OSFile(str(out), "wb") as sink, pa.ipc.new_file(sink, table.schema) as w:
+        w.write_table(table)
+    return time.perf_counter() - t
+
+
+def ours(path: Path, out: Path, workers: int) -> tuple[float, int]:
+    from dataprep.executor import run_recipe
+
+    path, out = path.resolve(), out.resolve()
+    recipe_path = out.parent / f"bench-{path.suffix[1:]}.yaml"
+    recipe_path.write_text(f"sources:\n  - name: bench\n    paths: [{path}]\noutput:\n  path: {out}\n")
+    recipe = load_recipe(recipe_path)
+    t = time.perf_counter()
+    result = run_recipe(recipe, workers=workers, overwrite=True, quiet=True)
+    return time.perf_counter() - t, result.stats["bytes"]["input"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--mb", type=int, default=200)
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    data = HERE / "_data"
+    jsonl, parquet = generate(data, args.mb)
+    print(f"{'input':<10} {'pyarrow MB/s':>13} {'dataprep MB/s':>14} {'ratio':>6}")
+    for path in (jsonl, parquet):
+        base_t = min(baseline(path, data / "baseline.arrow") for _ in range(args.repeat))
+        runs = [ours(path, data / "out", args.workers) for _ in range(args.repeat)]
+        our_t, nbytes = min(r[0] for r in runs), runs[0][1]
+        base_mb, our_mb = nbytes / base_t / 1e6, nbytes / our_t / 1e6
+        print(f"{path.suffix[1:]:<10} {base_mb:>13.1f} {our_mb:>14.1f} {our_mb / base_mb:>6.2f}")
+    shutil.rmtree(data / "out", ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""Shared helpers: write recipes and corpora into tmp folders, run the CLI, compare output trees."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write_jsonl(path: Path, records: list, compress: str | None = None) -> Path:
+    data = "".join((r if isinstance(r, str) else json.dumps(r, ensure_ascii=False)) + "\n" for r in records).encode()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if compress == "gzip":
+        data = gzip.compress(data, mtime=0)
+    elif compress == "zstd":
+        import zstandard
+
+        data = zstandard.ZstdCompressor().compress(data)
+    path.write_bytes(data)
+    return path
+
+
+def write_recipe(path: Path, sources: list[dict], steps: list | None = None, output: str = "out", **extra) -> Path:
+    doc = {"name": path.stem, "seed": 1, "sources": sources, "steps": steps or [], "output": {"path": output}}
+    doc.update(extra)
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def run_cli(*args: str, check: bool = True, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, "-m", "dataprep.cli", *args], capture_output=True, text=True,
+                          cwd=cwd or ROOT)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"dataprep {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def tree_digest(folder: Path, exclude: tuple[str, ...] = ("runs.jsonl",)) -> dict[str, str]:
+    """sha256 of every file below ``folder`` by relative path (timings excluded)."""
+    out = {}
+    for p in sorted(folder.rglob("*")):
+        if p.is_file() and p.name not in exclude:
+            out[str(p.relative_to(folder))] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+def assert_balanced(stats: dict) -> None:
+    c = stats["counts"]
+    assert c["input"] == c["kept"] + c["rejected"] + c["duplicates"] + c["quarantined"], c
+    for name, s in stats["by_source"].items():
+        sc = s["counts"]
+        assert sc["input"] == sc["kept"] + sc["rejected"] + sc["duplicates"] + sc["quarantined"], (name, sc)
+    assert sum(s["counts"]["input"] for s in stats["by_source"].values()) == c["input"]
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    """A small corpus with duplicates across files and sources, an empty doc and a malformed line."""
+    a = [{"id": f"a{i}", "text": f"document number {i} about topic {i % 7}", "url": f"u{i}"} for i in range(50)]
+    a.append({"id": "a-dup", "text": "DOCUMENT NUMBER 3 about   topic 3"})
+    a.append({"id": "a-empty", "text": "   "})
+    write_jsonl(tmp_path / "data/a/part-0.jsonl.gz", a, "gzip")
+    b = [{"text": f"document number {i} about topic {i % 7}"} for i in range(40, 60)]
+    b.append('{"text": broken')
+    write_jsonl(tmp_path / "data/a/part-1.jsonl", b)
+    c = [{"text": "document number 0 about topic 0", "title": "t"}]
+    write_jsonl(tmp_path / "data/b/x.jsonl.zst", c, "zstd")
+    return tmp_path

@@ -1,0 +1,173 @@
+"""End-to-end runs through the CLI: accounting, dedup, determinism across workers, resume after SIGKILL."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import polars as pl
+import pytest
+from conftest import ROOT, assert_balanced, run_cli, tree_digest, write_jsonl, write_recipe
+
+from dataprep.io import read_folder
+
+
+def _recipe(tmp: Path, **kw) -> Path:
+    sources = [{"name": "a", "paths": ["data/a"], "format": "jsonl"},
+               {"name": "b", "paths": ["data/b/*.jsonl.zst"]}]
+    return write_recipe(tmp / "r.yaml", sources, steps=[{"exact_dedup": {"normalize": True}}], **kw)
+
+
+def test_quickstart_on_sample_data(tmp_path):
+    out = tmp_path / "qs"
+    proc = run_cli("run", "recipes/quickstart.yaml", "--output", str(out), "--workers", "2")
+    assert "kept" in proc.stdout and "docs/s" in proc.stdout and "quarantined" in proc.stdout
+    stats = json.loads((out / "stats.json").read_text())
+    assert_balanced(stats)
+    c = stats["counts"]
+    assert c["input"] > 1500 and c["duplicates"] > 100 and c["quarantined"] == 6 and c["rejected"] >= 2
+    assert set(stats["by_source"]) == {"reference", "web", "notes", "crawl"}
+    assert stats["by_step"]["exact_dedup"]["clusters"] > 50
+    kept = read_folder(out / "kept")
+    assert kept.num_rows == c["kept"] and len(set(kept.column("id").to_pylist())) == kept.num_rows
+    dups = read_folder(out / "duplicates")
+    # the reference source is listed first, so a reference document only ever duplicates another one
+    ref = pl.from_arrow(dups).filter(pl.col("source") == "reference")
+    assert ref.height == stats["by_source"]["reference"]["counts"]["duplicates"]
+    assert all(d.startswith("ref-") for d in ref.get_column("duplicate_of").to_list())
+    assert pl.from_arrow(dups).filter(pl.col("duplicate_of").str.starts_with("ref-")).height > ref.height
+    assert set(dups.column("duplicate_of").to_pylist()) <= set(kept.column("id").to_pylist())
+    q = read_folder(out / "quarantine")
+    assert {"malformed_json", "invalid_utf8", "missing_text", "text_not_string", "not_an_object",
+            "corrupt_stream"} == set(q.column("kind").to_pylist())
+
+
+def test_counts_dedup_and_duplicate_of(corpus):
+    recipe = _recipe(corpus)
+    run_cli("run", str(recipe), "--workers", "1", "-q")
+    out = corpus / "out"
+    stats = json.loads((out / "stats.json").read_text())
+    assert_balanced(stats)
+    # 52 + 21 + 1 lines in; 1 malformed, 1 empty; duplicates: a-dup, 10 overlap of part-1 with part-0, b's copy
+    assert stats["counts"] == {"input": 74, "kept": 60, "rejected": 1, "duplicates": 12, "quarantined": 1}
+    dups = pl.from_arrow(read_folder(out / "duplicates"))
+    row = dups.filter(pl.col("id") == "a-dup").row(0, named=True)
+    assert row["duplicate_of"] == "a3" and row["step"] == "exact_dedup"
+    assert dups.filter(pl.col("source") == "b").get_column("duplicate_of").to_list() == ["a0"]
+    assert dups.filter(pl.col("id") == "a/part-1.jsonl:1").get_column("duplicate_of").to_list() == ["a40"]
+    rejected = pl.from_arrow(read_folder(out / "rejected"))
+    assert rejected.select("id", "step", "reason").rows() == [("a-empty", "read", "empty")]
+    assert stats["by_source"]["b"]["counts"]["duplicates"] == 1
+
+
+def test_workers_do_not_change_output(corpus, tmp_path):
+    recipe = _recipe(corpus)
+    run_cli("run", str(recipe), "--workers", "1", "-q", "--output", str(tmp_path / "w1"))
+    run_cli("run", str(recipe), "--workers", "2", "-q", "--output", str(tmp_path / "w2"))
+    d1, d2 = tree_digest(tmp_path / "w1"), tree_digest(tmp_path / "w2")
+    assert d1 == d2 and any(k.startswith("kept/") for k in d1)
+
+
+def test_parquet_output(corpus):
+    recipe = _recipe(corpus)
+    run_cli("run", str(recipe), "--format", "parquet", "-q")
+    files = sorted((corpus / "out/kept").iterdir())
+    assert files and all(f.suffix == ".parquet" for f in files)
+    assert pl.read_parquet(files[0]).columns[:4] == ["id", "text", "source", "meta"]
+
+
+def test_rerun_is_skipped_and_other_recipe_refused(corpus):
+    recipe = _recipe(corpus)
+    run_cli("run", str(recipe), "-q")
+    before = tree_digest(corpus / "out")
+    again = run_cli("run", str(recipe), "-q")
+    assert "already holds" in again.stdout and tree_digest(corpus / "out") == before
+    other = write_recipe(corpus / "other.yaml", [{"name": "a", "paths": ["data/a"], "format": "jsonl"}])
+    proc = run_cli("run", str(other), check=False)
+    assert proc.returncode == 2 and "different recipe" in proc.stderr and "Traceback" not in proc.stderr
+    run_cli("run", str(other), "--overwrite", "-q")
+
+
+def test_strict_fails_on_quarantine(corpus):
+    proc = run_cli("run", str(_recipe(corpus)), "--strict", "-q", check=False)
+    assert proc.returncode == 1 and "quarantined" in proc.stderr
+
+
+def test_too_long_document_is_rejected(tmp_path):
+    write_jsonl(tmp_path / "data/x.jsonl", [{"text": "short"}, {"text": "y" * 5000}])
+    recipe = write_recipe(tmp_path / "r.yaml", [{"name": "x", "paths": ["data/x.jsonl"]}],
+                          limits={"max_doc_bytes": "4KB"})
+    run_cli("run", str(recipe), "-q")
+    stats = json.loads((tmp_path / "out/stats.json").read_text())
+    assert stats["by_reason"] == {"read/too_long": 1} and stats["counts"]["kept"] == 1
+
+
+@pytest.mark.slow
+def test_fifty_megabyte_document_does_not_stop_the_run(tmp_path):
+    big = "word " * (10 * 1024 * 1024)
+    write_jsonl(tmp_path / "data/x.jsonl", [{"text": "short doc"}, {"text": big}, {"text": "after it"}])
+    recipe = write_recipe(tmp_path / "r.yaml", [{"name": "x", "paths": ["data/x.jsonl"]}])
+    run_cli("run", str(recipe), "-q")
+    stats = json.loads((tmp_path / "out/stats.json").read_text())
+    assert stats["by_reason"] == {"read/too_long": 1} and stats["counts"]["kept"] == 2
+
+
+def _big_corpus(tmp: Path, files: int = 24, rows: int = 4000) -> Path:
+    for f in range(files):
+        recs = [{"text": f"file {f % 12} row {i} " + "lorem ipsum dolor sit amet " * 8} for i in range(rows)]
+        write_jsonl(tmp / "data" / f"part-{f:03d}.jsonl.gz", recs, "gzip")
+    return write_recipe(tmp / "r.yaml", [{"name": "web", "paths": ["data/*.jsonl.gz"]}],
+                        steps=["exact_dedup"], output={"path": "out", "shard_size": "1MB"})
+
+
+@pytest.mark.slow
+def test_sigkill_and_resume_gives_identical_output(tmp_path):
+    recipe = _big_corpus(tmp_path)
+    clean = tmp_path / "clean"
+    run_cli("run", str(recipe), "-w", "1", "-q", "--output", str(clean))
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "dataprep.cli", "run", str(recipe), "-w", "2", "-q",
+                             "--output", str(killed)], cwd=ROOT, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    markers = killed / "_work" / "s0"
+    while time.time() < deadline:
+        if markers.exists() and len(list(markers.glob("*.json"))) >= 4:
+            break
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (killed / "manifest.json").exists(), "the run finished before it could be killed"
+    done_before = len(list(markers.glob("*.json")))
+    assert 0 < done_before < 24
+    run_cli("run", str(recipe), "-w", "2", "-q", "--output", str(killed))
+    assert tree_digest(killed) == tree_digest(clean)
+    stats = json.loads((killed / "stats.json").read_text())
+    assert stats["counts"]["input"] == 24 * 4000 and stats["counts"]["duplicates"] == 12 * 4000
+    assert_balanced(stats)
+    assert not list(killed.rglob(".tmp-*"))
+
+
+def test_missing_input_fails_at_once_with_one_line(tmp_path):
+    recipe = write_recipe(tmp_path / "r.yaml", [{"name": "x", "paths": ["nowhere/*.jsonl"]}])
+    proc = run_cli("run", str(recipe), check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "r.yaml:5" in proc.stderr and "nowhere" in proc.stderr
+    debug = run_cli("--debug", "run", str(recipe), check=False)
+    assert "Traceback" in debug.stderr
+
+
+def test_inspect(corpus):
+    run_cli("run", str(_recipe(corpus)), "-q")
+    out = str(corpus / "out")
+    assert "--step read --reason empty: 1" in run_cli("inspect", out).stdout
+    assert "a-empty" in run_cli("inspect", out, "--step", "read", "--reason", "empty", "-n", "5").stdout
+    assert "duplicates a3" in run_cli("inspect", out, "--duplicates", "-n", "20").stdout
+    assert "part-1.jsonl line 21: malformed_json" in run_cli("inspect", out, "--quarantine").stdout
+    bad = run_cli("inspect", out, "--step", "nope", check=False)
+    assert bad.returncode == 2 and "read/empty" in bad.stderr
