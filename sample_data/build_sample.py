@@ -27,7 +27,6 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-import zstandard
 
 HERE = Path(__file__).resolve().parent
 PACKAGES = {
@@ -186,7 +185,8 @@ def build(debs: Path, seed: int) -> None:
         if k < 2:
             (out / "web" / f"part-{k:05d}.jsonl.gz").write_bytes(gzip.compress(data, mtime=0))
         else:
-            (out / "web" / f"part-{k:05d}.jsonl.zst").write_bytes(zstandard.ZstdCompressor(level=10).compress(data))
+            with pa.output_stream(str(out / "web" / f"part-{k:05d}.jsonl.zst"), compression="zstd") as fh:
+                fh.write(data)
     pq.write_table(pa.Table.from_pylist(reference), out / "reference" / "reference.parquet", compression="zstd")
     for lang in ("en", "zh", "ru"):
         (out / "notes" / f"notes-{lang}.txt").write_text(per_lang[lang][-1] + "\n", encoding="utf-8")

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 import yaml
 
@@ -21,9 +22,9 @@ def write_jsonl(path: Path, records: list, compress: str | None = None) -> Path:
     if compress == "gzip":
         data = gzip.compress(data, mtime=0)
     elif compress == "zstd":
-        import zstandard
-
-        data = zstandard.ZstdCompressor().compress(data)
+        with pa.output_stream(str(path), compression="zstd") as fh:
+            fh.write(data)
+        return path
     path.write_bytes(data)
     return path
 

@@ -21,7 +21,7 @@ import pyarrow.json as pajson
 from dataprep.io.files import detect_format, split_compression
 from dataprep.schema import DOC_SCHEMA, QUARANTINE_SCHEMA
 
-DEFAULT_CHUNK_BYTES = 8 << 20
+DEFAULT_CHUNK_BYTES = 16 << 20
 PARQUET_BATCH_ROWS = 8192
 RAW_KEEP_BYTES = 4096
 
@@ -105,12 +105,13 @@ def _open_stream(path: Path) -> pa.NativeFile:
 
 
 def iter_byte_chunks(
-    path: Path, chunk_bytes: int, delimiter: bytes = b"\n"
+    path: Path, chunk_bytes: int, delimiter: bytes = b"\n", count_lines: bool = True
 ) -> Iterator[tuple[int, bytes, str | None]]:
     """Yield (first line number, bytes, error) cut at ``delimiter``; a stream error ends with its message.
 
     On a truncated or corrupt compressed stream the bytes read so far are still yielded (their last line is
-    usually cut short and gets quarantined as malformed), then a final item carries the error.
+    usually cut short and gets quarantined as malformed), then a final item carries the error. With
+    ``count_lines`` off the line numbers are 0: a caller that scans newlines anyway counts them itself.
     """
     line_no = 1
     pending: list[bytes] = []
@@ -139,7 +140,8 @@ def iter_byte_chunks(
             rest = data[cut + len(delimiter):]
             pending, pending_len = ([rest], len(rest)) if rest else ([], 0)
             yield line_no, head, None
-            line_no += head.count(b"\n")
+            if count_lines:
+                line_no += head.count(b"\n")
     tail = b"".join(pending)
     if tail:
         yield line_no, tail, None
@@ -193,17 +195,22 @@ def _parse_block_fast(chunk: bytes, max_line: int, text_fields: dict[str, pa.Dat
 def _read_jsonl(path: Path, rel: str, opts: ReadOptions) -> Iterator[Chunk]:
     q = _Quarantine(opts.source, rel)
     text_fields: dict[str, pa.DataType] = {}
-    for first_line, chunk, error in iter_byte_chunks(path, opts.chunk_bytes):
+    first_line = 1
+    for _, chunk, error in iter_byte_chunks(path, opts.chunk_bytes, count_lines=False):
         if error is not None:
             q.add("corrupt_stream", f"{error} (after line {first_line - 1})", None, line=first_line)
             yield Chunk(empty_docs(), q.take())
             continue
-        yield _parse_jsonl_chunk(chunk, first_line, rel, opts, q, text_fields)
+        result, n_lines = _parse_jsonl_chunk(chunk, first_line, rel, opts, q, text_fields)
+        first_line += n_lines
+        yield result
 
 
 def _parse_jsonl_chunk(chunk: bytes, first_line: int, rel: str, opts: ReadOptions, q: _Quarantine,
-                       text_fields: dict[str, pa.DataType] | None = None) -> Chunk:
+                       text_fields: dict[str, pa.DataType] | None = None) -> tuple[Chunk, int]:
+    """Parse one block of lines; returns the chunk and the number of lines it held."""
     starts, ends = _line_bounds(chunk)
+    n_lines = len(ends)
     lengths = ends - starts
     arr = np.frombuffer(chunk, dtype=np.uint8)
     last = np.where(lengths > 0, arr[np.maximum(ends - 1, 0)], 0) if len(arr) else lengths
@@ -224,14 +231,14 @@ def _parse_jsonl_chunk(chunk: bytes, first_line: int, rel: str, opts: ReadOption
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
         table = None
     if len(nonblank) == 0:
-        return Chunk(empty_docs(), q.take())
+        return Chunk(empty_docs(), q.take()), n_lines
     if table is not None and table.num_rows == len(nonblank):
         line_numbers = nonblank + first_line
         raw_of = lambda i: chunk[starts[nonblank[i]]: ends[nonblank[i]]]  # noqa: E731
         docs = docs_from_table(table, line_numbers, "line", rel, opts, q, raw_of)
         if docs is not None:
-            return Chunk(docs, q.take())
-    return _parse_jsonl_slow(chunk, starts, ends, nonblank, first_line, rel, opts, q)
+            return Chunk(docs, q.take()), n_lines
+    return _parse_jsonl_slow(chunk, starts, ends, nonblank, first_line, rel, opts, q), n_lines
 
 
 def _parse_jsonl_slow(
