@@ -405,43 +405,43 @@ def docs_from_table(
                                 schema=DOC_SCHEMA)
 
 
-def _read_parquet(path: Path, rel: str, opts: ReadOptions) -> Iterator[Chunk]:
+def _parquet_batches(path: Path) -> Iterator[pa.RecordBatch]:
     import pyarrow.parquet as pq
 
+    yield from pq.ParquetFile(str(path)).iter_batches(batch_size=PARQUET_BATCH_ROWS)
+
+
+def _arrow_batches(path: Path) -> Iterator[pa.RecordBatch]:
+    try:
+        reader = pa.ipc.open_file(pa.memory_map(str(path)))
+    except pa.ArrowInvalid:
+        yield from pa.ipc.open_stream(pa.OSFile(str(path)))
+        return
+    for i in range(reader.num_record_batches):
+        yield reader.get_batch(i)
+
+
+def _read_batches(batches: Iterator[pa.RecordBatch], what: str, rel: str, opts: ReadOptions) -> Iterator[Chunk]:
+    """Documents from a stream of record batches; a read error quarantines the rest of the file."""
     q = _Quarantine(opts.source, rel)
     row = 0
     try:
-        pf = pq.ParquetFile(str(path))
-        batches = pf.iter_batches(batch_size=PARQUET_BATCH_ROWS)
         for batch in batches:
             table = pa.Table.from_batches([batch])
             positions = np.arange(row, row + table.num_rows, dtype=np.int64)
             row += table.num_rows
-            docs = docs_from_table(table, positions, "row", rel, opts, q)
-            yield Chunk(docs, q.take())
+            yield Chunk(docs_from_table(table, positions, "row", rel, opts, q), q.take())
     except (OSError, pa.ArrowException) as exc:
-        q.add("unreadable_file", f"unreadable Parquet after row {row}: {exc}", None, row=row)
+        q.add("unreadable_file", f"unreadable {what} after row {row}: {exc}", None, row=row)
         yield Chunk(empty_docs(), q.take())
+
+
+def _read_parquet(path: Path, rel: str, opts: ReadOptions) -> Iterator[Chunk]:
+    return _read_batches(_parquet_batches(path), "Parquet", rel, opts)
 
 
 def _read_arrow(path: Path, rel: str, opts: ReadOptions) -> Iterator[Chunk]:
-    q = _Quarantine(opts.source, rel)
-    row = 0
-    try:
-        try:
-            reader = pa.ipc.open_file(pa.memory_map(str(path)))
-            batches = (reader.get_batch(i) for i in range(reader.num_record_batches))
-        except pa.ArrowInvalid:
-            batches = iter(pa.ipc.open_stream(pa.OSFile(str(path))))
-        for batch in batches:
-            table = pa.Table.from_batches([batch])
-            positions = np.arange(row, row + table.num_rows, dtype=np.int64)
-            row += table.num_rows
-            docs = docs_from_table(table, positions, "row", rel, opts, q)
-            yield Chunk(docs, q.take())
-    except (OSError, pa.ArrowException) as exc:
-        q.add("unreadable_file", f"unreadable Arrow IPC after row {row}: {exc}", None, row=row)
-        yield Chunk(empty_docs(), q.take())
+    return _read_batches(_arrow_batches(path), "Arrow IPC", rel, opts)
 
 
 # --------------------------------------------------------------------------------------------------------
