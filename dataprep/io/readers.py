@@ -196,7 +196,7 @@ def _read_jsonl(path: Path, rel: str, opts: ReadOptions) -> Iterator[Chunk]:
     q = _Quarantine(opts.source, rel)
     text_fields: dict[str, pa.DataType] = {}
     first_line = 1
-    for _, chunk, error in iter_byte_chunks(path, opts.chunk_bytes, count_lines=False):
+    for _, chunk, error in _prefetch(iter_byte_chunks(path, opts.chunk_bytes, count_lines=False)):
         if error is not None:
             q.add("corrupt_stream", f"{error} (after line {first_line - 1})", None, line=first_line)
             yield Chunk(empty_docs(), q.take())
@@ -204,6 +204,46 @@ def _read_jsonl(path: Path, rel: str, opts: ReadOptions) -> Iterator[Chunk]:
         result, n_lines = _parse_jsonl_chunk(chunk, first_line, rel, opts, q, text_fields)
         first_line += n_lines
         yield result
+
+
+def _prefetch(items: Iterator, depth: int = 1) -> Iterator:
+    """Produce ``items`` in a background thread, ``depth`` ahead, so reading and decompressing the next block
+    overlaps parsing this one (both release the GIL). Exceptions are re-raised in the consumer."""
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        q.put(("item", item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(("done", done))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            q.put(("error", exc))
+
+    thread = threading.Thread(target=produce, daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, value = q.get()
+            if kind == "done":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _parse_jsonl_chunk(chunk: bytes, first_line: int, rel: str, opts: ReadOptions, q: _Quarantine,
