@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -124,6 +125,98 @@ def inspect(out: Path, step: str | None, reason: str | None, count: int, duplica
     from dataprep.inspect import format_inspect
 
     click.echo(format_inspect(out, step, reason, count, duplicates, quarantine, width))
+
+
+def _texts(patterns: tuple[str, ...], text_field: str, where: str | None) -> Iterator[str]:
+    from dataprep.io.readers import read_documents
+
+    for table in read_documents(list(patterns), text_field=text_field, where=where):
+        yield from table.column("text").to_pylist()
+
+
+@main.group()
+def lm() -> None:
+    """KenLM language models for the perplexity filter: train them, compute bucket cutoffs."""
+
+
+@lm.command("train")
+@click.option("--text", "texts", multiple=True, required=True,
+              help="Training text: files, folders or globs (text, JSONL, Parquet, Arrow); repeatable.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Model file to write.")
+@click.option("--order", type=click.IntRange(2, 6), default=5, show_default=True, help="N-gram order.")
+@click.option("--text-field", default="text", show_default=True, help="Text field of JSONL/Parquet/Arrow input.")
+@click.option("--where", default=None, help="Only records whose field equals a value, e.g. lang=en.")
+@click.option("--memory", default="20%", show_default=True, help="lmplz -S: memory for sorting.")
+def lm_train(texts: tuple[str, ...], out: Path, order: int, text_field: str, where: str | None,
+             memory: str) -> None:
+    """Train a KenLM model with lmplz and build_binary (built from the kenlm sdist when not on PATH)."""
+    from dataprep.lm import train_lm
+
+    info = train_lm(_texts(texts, text_field, where), out, order=order, memory=memory)
+    click.echo(f"{info['model']}: order {info['order']}, {info['lines']:,} lines, {info['tokens']:,} tokens, "
+               f"{info['bytes']:,} bytes")
+
+
+@lm.command("cutoffs")
+@click.option("--input", "inputs", multiple=True, required=True, help="Documents to score: files, folders, globs.")
+@click.option("--lang", required=True, help="Language of the documents (and of the model).")
+@click.option("--model", default=None, type=click.Path(dir_okay=False, exists=True),
+              help="KenLM model (default: the shipped model of --lang).")
+@click.option("--text-field", default="text", show_default=True)
+@click.option("--where", default=None, help="Only records whose field equals a value, e.g. lang_hint=en.")
+@click.option("--out", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="JSON file to add {lang: [p30, p60]} to (created if missing).")
+def lm_cutoffs(inputs: tuple[str, ...], lang: str, model: str | None, text_field: str, where: str | None,
+               out: Path | None) -> None:
+    """Compute CCNet's head/middle/tail cutoffs: the 30th and 60th percentile perplexities of a sample."""
+    import json
+
+    import numpy as np
+    import polars as pl
+
+    from dataprep.io.readers import read_documents
+    from dataprep.io.writers import atomic_write_json
+    from filters.perplexity import PerplexityFilter
+
+    f = PerplexityFilter(models={lang: model} if model else {}, language=lang)
+    ppl = []
+    for table in read_documents(list(inputs), text_field=text_field, where=where):
+        ppl.append(f.annotate(pl.from_arrow(table)).get_column("perplexity").drop_nulls())
+    values = pl.concat(ppl).to_numpy() if ppl else np.zeros(0)
+    if not len(values):
+        raise DataprepError("no documents could be scored")
+    p30, p60 = (float(round(v, 2)) for v in np.percentile(values, [30, 60]))
+    click.echo(f"{lang}: {len(values):,} documents, p30 {p30:,.1f}, p60 {p60:,.1f}")
+    if out:
+        doc = json.loads(out.read_text()) if out.exists() else {}
+        doc[lang] = [p30, p60]
+        atomic_write_json(out, dict(sorted(doc.items())))
+        click.echo(f"written to {out}")
+
+
+@main.group()
+def classifier() -> None:
+    """fastText quality classifiers for the quality_classifier step."""
+
+
+@classifier.command("train")
+@click.option("--positive", multiple=True, required=True, help="High-quality documents: files, folders, globs.")
+@click.option("--negative", multiple=True, required=True, help="Low-quality documents: files, folders, globs.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Model file to write.")
+@click.option("--text-field", default="text", show_default=True)
+@click.option("--epoch", default=5, show_default=True, type=click.IntRange(1))
+@click.option("--lr", default=0.1, show_default=True, type=click.FloatRange(0, min_open=True))
+@click.option("--word-ngrams", default=2, show_default=True, type=click.IntRange(1, 5))
+@click.option("--seed", default=0, show_default=True)
+def classifier_train(positive: tuple[str, ...], negative: tuple[str, ...], out: Path, text_field: str, epoch: int,
+                     lr: float, word_ngrams: int, seed: int) -> None:
+    """Train a fastText classifier (labels hq/lq); retries with a lower learning rate if training diverges."""
+    from filters.classifier import train_classifier
+
+    info = train_classifier(_texts(positive, text_field, None), _texts(negative, text_field, None), out,
+                            epoch=epoch, lr=lr, word_ngrams=word_ngrams, seed=seed)
+    click.echo(f"{info['model']}: {info['positive']:,} positive, {info['negative']:,} negative documents, "
+               f"lr {info['lr']}")
 
 
 if __name__ == "__main__":  # pragma: no cover

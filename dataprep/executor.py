@@ -241,7 +241,11 @@ def _record_rejected(rejected: pl.DataFrame, step: str, stats: dict, writer: Cal
 
 
 def _run_local(cfg: StepConfig, df: pl.DataFrame, stats: dict, writer: Callable) -> pl.DataFrame:
-    kept, rejected = cfg.step.split_polars(df)
+    kept, rejected, counters = cfg.step.run_polars(df)
+    if counters:
+        into = stats["counters"].setdefault(cfg.label, {})
+        for key, n in counters.items():
+            into[key] = into.get(key, 0) + int(n)
     if rejected.height:
         _record_rejected(rejected.with_columns(pl.lit(cfg.label).alias("step")), cfg.label, stats, writer)
     return kept

@@ -367,13 +367,21 @@ def _load_steps(ctx: _Ctx, doc: dict) -> list[StepConfig]:
         missing = [n for n, p in spec.items() if p["default"] is dataclasses.MISSING and n not in params]
         if missing:
             ctx.fail(line, f"step '{kind}' needs parameter(s): {', '.join(missing)}")
+        lines_of = params
+        params = dict(params)
+        for key in cls.path_params:
+            value = params.get(key)
+            if isinstance(value, str) and value and not Path(value).is_absolute() and ":" not in value:
+                params[key] = str((ctx.path.parent / value).resolve())
+            if isinstance(params.get(key), str) and ":" not in params[key] and not Path(params[key]).exists():
+                ctx.fail(_line_of(lines_of, key, line), f"step '{kind}': {key} {params[key]} does not exist")
         try:
-            step = cls(**dict(params))
+            step = cls(**params)
         except (ValueError, TypeError) as exc:
             ctx.fail(line, f"step '{kind}': {exc}")
         seen[kind] = seen.get(kind, 0) + 1
         label = kind if seen[kind] == 1 else f"{kind}#{seen[kind]}"
-        out.append(StepConfig(type=kind, label=label, params=dict(params), step=step, line=line))
+        out.append(StepConfig(type=kind, label=label, params=params, step=step, line=line))
     return out
 
 

@@ -22,6 +22,7 @@ def new_task_stats(source: str) -> dict[str, Any]:
         "rejected": {},  # step -> reason -> {"docs", "bytes"}
         "duplicates": {},  # step -> {"docs", "bytes"}
         "quarantine_errors": {},  # error kind -> docs
+        "counters": {},  # step -> name -> total (what a step reports besides rows: lines removed, redactions)
     }
 
 
@@ -41,6 +42,10 @@ def merge_stage(into: dict[str, Any], stage: dict[str, Any]) -> None:
         add(into["duplicates"].setdefault(step, {}), c["docs"], c["bytes"])
     for kind, n in stage["quarantine_errors"].items():
         into["quarantine_errors"][kind] = into["quarantine_errors"].get(kind, 0) + n
+    for step, counts in stage.get("counters", {}).items():
+        target = into["counters"].setdefault(step, {})
+        for key, n in counts.items():
+            target[key] = target.get(key, 0) + n
 
 
 def _totals(t: dict[str, Any]) -> dict[str, dict[str, int]]:
@@ -82,6 +87,8 @@ def build_stats(tasks: list[dict[str, Any]], step_order: list[str],
             entry["duplicates_bytes"] = (dup or {}).get("bytes", 0)
         if step in global_stats:
             entry.update(global_stats[step])
+        if overall["counters"].get(step):
+            entry["counters"] = dict(sorted(overall["counters"][step].items()))
         by_step[step] = entry
     by_source = {}
     for name, s in sorted(per_source.items()):
@@ -146,6 +153,12 @@ def summary_table(stats: dict[str, Any], seconds: float | None = None) -> str:
                  f"{100 * c['quarantined'] / n_in:.1f}"))
     for kind, n in stats.get("quarantine_errors", {}).items():
         rows.append((f"  {kind}", f"{n:,}", "", f"{100 * n / n_in:.1f}"))
+    counted = [(step, entry["counters"]) for step, entry in stats["by_step"].items() if entry.get("counters")]
+    if counted:
+        rows.append(("step counters", "", "", ""))
+        for step, counters in counted:
+            for key, n in counters.items():
+                rows.append((f"  {step}: {key}", f"{n:,}", "", ""))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     lines = []
     for i, r in enumerate(rows):

@@ -54,12 +54,20 @@ def like(result: pl.DataFrame, original: pl.DataFrame | pa.Table) -> pl.DataFram
     return normalize_table(result.to_arrow())
 
 
+def _public(df: pl.DataFrame) -> pl.DataFrame:
+    """Drop a step's private working columns (names starting with ``_``)."""
+    private = [c for c in df.columns if c.startswith("_")]
+    return df.drop(private) if private else df
+
+
 @dataclasses.dataclass
 class Step:
     """Base class of every step. Subclasses are dataclasses whose fields are the recipe parameters."""
 
     name: ClassVar[str] = ""
     is_global: ClassVar[bool] = False
+    #: parameters holding file paths: a recipe resolves them against its own folder
+    path_params: ClassVar[tuple[str, ...]] = ()
 
     # ---- to override -------------------------------------------------------------------------------------
     def annotate_polars(self, df: pl.DataFrame) -> pl.DataFrame:
@@ -70,23 +78,37 @@ class Step:
         """An expression over the annotated frame giving a rejection reason, null to keep. None keeps all."""
         return None
 
+    def counters(self, annotated: pl.DataFrame) -> dict[str, int]:
+        """Totals this step reports in ``stats.json`` under ``by_step.<step>.counters`` (e.g. lines removed,
+        redactions per type), computed from the annotated batch. Default: none."""
+        return {}
+
     # ---- the three faces ---------------------------------------------------------------------------------
-    def split_polars(self, df: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    def run_polars(self, df: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, int]]:
+        """What the executor calls: (kept, rejected, counters) of one batch."""
         annotated = self.annotate_polars(df)
+        kept, rejected = self._split_annotated(annotated)
+        return kept, rejected, self.counters(annotated)
+
+    def split_polars(self, df: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+        return self._split_annotated(self.annotate_polars(df))
+
+    def _split_annotated(self, annotated: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         expr = self.reason_expr(annotated)
         if expr is None:
+            annotated = _public(annotated)
             return annotated, annotated.clear().with_columns(
                 pl.lit(self.name, pl.String).alias("step"), pl.lit(None, pl.String).alias("reason"))
         with_reason = annotated.with_columns(expr.cast(pl.String).alias("_reason"))
         keep = pl.col("_reason").is_null()
-        kept = with_reason.filter(keep).drop("_reason")
+        kept = with_reason.filter(keep)
         rejected = with_reason.filter(~keep).with_columns(
-            pl.lit(self.name, pl.String).alias("step"), pl.col("_reason").alias("reason")).drop("_reason")
-        return kept, rejected
+            pl.lit(self.name, pl.String).alias("step"), pl.col("_reason").alias("reason"))
+        return _public(kept), _public(rejected)
 
     def annotate(self, data: Frame) -> Frame:
         """Add this step's score columns to ``data``."""
-        return like(self.annotate_polars(to_polars(data)), data)
+        return like(_public(self.annotate_polars(to_polars(data))), data)
 
     def split(self, data: Frame) -> tuple[Frame, Frame]:
         """Return (rows that pass, rows that do not, with ``step`` and ``reason`` columns)."""

@@ -3,8 +3,39 @@
 Every filter has three faces: ``f.annotate(df)`` adds score columns, ``f(df)`` keeps the rows that pass, and
 ``kept, rejected = f.split(df)`` returns the rejected rows with ``step`` and ``reason``. The same objects are
 recipe steps (``dataprep steps`` lists them).
+
+- language identification: :class:`LanguageFilter` (fastText lid.176, shipped)
+- perplexity: :class:`PerplexityFilter` (KenLM, CCNet-style buckets)
+- heuristics: :class:`GopherQuality`, :class:`GopherRepetition`, :class:`C4Filter`, :class:`FineWebQuality`,
+  :class:`CodeQuality`, :class:`BoilerplateLines`
+- PII: :class:`PIIRedactor`; quality classifier: :class:`QualityClassifier`
 """
 
 from dataprep.step import GlobalStep, Step, register
+from filters.c4 import C4Filter
+from filters.classifier import QualityClassifier, train_classifier
+from filters.code import CodeQuality
+from filters.fineweb import FineWebQuality
+from filters.gopher import GopherQuality, GopherRepetition
+from filters.language import LanguageFilter
+from filters.lines import BoilerplateLines, ccnet_normalize
+from filters.perplexity import PerplexityFilter
+from filters.pii import PIIRedactor
 
-__all__ = ["GlobalStep", "Step", "register"]
+__all__ = [
+    "BoilerplateLines",
+    "C4Filter",
+    "CodeQuality",
+    "FineWebQuality",
+    "GlobalStep",
+    "GopherQuality",
+    "GopherRepetition",
+    "LanguageFilter",
+    "PIIRedactor",
+    "PerplexityFilter",
+    "QualityClassifier",
+    "Step",
+    "ccnet_normalize",
+    "register",
+    "train_classifier",
+]

@@ -207,11 +207,76 @@ def build(debs: Path, seed: int) -> None:
     print(f"web {len(web)} records, reference {len(reference)}, notes 3, crawl 2 files")
 
 
+CODE_FILES = ("dataprep/stats.py", "dataprep/io/files.py", "dataprep/errors.py", "dataprep/schema.py",
+              "filters/text.py", "dataprep/io/writers.py")
+LICENSE_HEADER = (
+    "# Copyright (c) 2021 Example Corp. All rights reserved.\n"
+    "# Licensed under the Apache License, Version 2.0 (the \"License\");\n"
+    "# you may not use this file except in compliance with the License.\n\n"
+)
+
+
+def build_code(out: Path) -> None:
+    """sample_data/code/files.jsonl: source files with repository metadata, for the code recipe.
+
+    The real files are this project's own modules; the noise (a generated protobuf file, a minified bundle, a
+    data table, a file with a licence header) was written for the sample.
+    """
+    root = Path(__file__).resolve().parent.parent
+    rows = []
+    for rel in CODE_FILES:
+        rows.append({"path": rel, "repo": "dataprep/dataprep", "license": "MIT",
+                     "text": (root / rel).read_text(encoding="utf-8")})
+    rows.append({"path": "tools/report.py", "repo": "example/tools", "license": "Apache-2.0",
+                 "text": LICENSE_HEADER + (root / "dataprep/errors.py").read_text(encoding="utf-8")})
+    rows.append({"path": "api/v1/service.pb.go", "repo": "example/api", "license": "MIT",
+                 "text": CODE[2] + "type Request struct {\n\tName string\n}\n" * 20})
+    rows.append({"path": "static/app.min.js", "repo": "example/web", "license": "MIT",
+                 "text": "!function(e){" + ";".join(f"var a{i}=e.f({i},{i * 7})" for i in range(400)) + "}(window);"})
+    rows.append({"path": "data/table.csv.py", "repo": "example/data", "license": "GPL-3.0",
+                 "text": "T = [\n" + "".join(f"  ({i}, {i * i}, {i ** 3 % 97}, {i % 7}),\n" for i in range(200)) + "]\n"})
+    (out / "code").mkdir(parents=True, exist_ok=True)
+    with open(out / "code" / "files.jsonl", "w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+CONTACT_LINES = [
+    "Questions? Write to {user}@lists.example.org or call +1 415-555-{n:04d}.",
+    "Maintainer: {user} <{user}@example.net>, server 10.{a}.{b}.7 (IPv6 2001:db8::{a:x}:{b:x}).",
+    "联系人手机 139{n:04d}{n:04d}，邮箱 {user}@example.cn。",
+    "Donations by card 4111 1111 1111 1111 are not accepted; see release 2.{a}.{b}.1 notes from 2023-05-{d:02d}.",
+    "Reference ID 11010519491231002X was filed on 2024-01-{d:02d} (ticket #{n}).",
+]
+
+
+def build_contacts(out: Path) -> None:
+    """sample_data/contacts/pages.jsonl: English reference excerpts with contact details appended (PII for the
+    redaction step, next to look-alikes it must leave alone: versions, dates, ticket numbers)."""
+    import pyarrow.parquet as pq
+
+    ref = pq.read_table(out / "reference" / "reference.parquet").to_pylist()
+    english = [r for r in ref if r["lang"] == "en"][:40]
+    users = ["alice", "bob", "chen.wei", "dana", "erik"]
+    (out / "contacts").mkdir(parents=True, exist_ok=True)
+    with open(out / "contacts" / "pages.jsonl", "w", encoding="utf-8") as fh:
+        for i, r in enumerate(english):
+            line = CONTACT_LINES[i % len(CONTACT_LINES)].format(user=users[i % 5], n=1000 + 37 * i, a=i % 250,
+                                                                b=(7 * i) % 250, d=1 + i % 28)
+            fh.write(json.dumps({"id": f"contact-{i:03d}", "url": f"https://forum.example.org/t/{i}",
+                                 "text": r["text"] + "\n\n" + line}, ensure_ascii=False) + "\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--debs", type=Path, help="folder with the .deb files (default: apt-get download)")
     ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--code-only", action="store_true", help="only rebuild sample_data/code and sample_data/contacts")
     args = ap.parse_args()
+    build_code(Path(__file__).resolve().parent)
+    build_contacts(Path(__file__).resolve().parent)
+    if args.code_only:
+        return
     if args.debs:
         build(args.debs, args.seed)
     else:

@@ -18,7 +18,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.json as pajson
 
-from dataprep.io.files import detect_format, split_compression
+from dataprep.io.files import detect_format, expand_paths, split_compression
 from dataprep.schema import DOC_SCHEMA, QUARANTINE_SCHEMA
 
 DEFAULT_CHUNK_BYTES = 16 << 20
@@ -545,3 +545,24 @@ def _text_docs(texts: list[str], ids: list[str], opts: ReadOptions) -> pa.Table:
         ],
         schema=DOC_SCHEMA,
     )
+
+
+def read_documents(patterns: list[str], text_field: str = "text", fmt: str | None = None,
+                   text_unit: str = "paragraph", where: str | None = None) -> Iterator[pa.Table]:
+    """Documents (``id``, ``text``, ``source``, ``meta``) from files, folders or globs, one table per chunk.
+
+    For tools that read text outside a recipe (language-model and classifier training): malformed records are
+    skipped here, not quarantined. ``where`` keeps only rows whose ``meta`` has ``key=value`` (for instance
+    ``lang=en``).
+    """
+    opts = ReadOptions(source="input", format=fmt, text_field=text_field, text_unit=text_unit)
+    key, _, value = (where or "").partition("=")
+    for path, rel in expand_paths(patterns, fmt):
+        for chunk in read_file(path, rel, opts):
+            docs = chunk.docs
+            if where and docs.num_rows:
+                df = pl.from_arrow(docs)
+                df = df.filter(pl.col("meta").str.json_path_match(f"$.{key}") == value)
+                docs = df.to_arrow()
+            if docs.num_rows:
+                yield docs

@@ -1,0 +1,245 @@
+"""Gopher's quality and repetition rules (Rae et al. 2021, "Scaling Language Models: Methods, Analysis &
+Insights from Training Gopher", appendix A, table A1), vectorized over a whole batch with polars.
+
+The reference implementation is datatrove's ``GopherQualityFilter`` and ``GopherRepetitionFilter`` (DeepMind
+released no code); the defaults below are the paper's and datatrove's, the checks run in the same order and
+reject with the first failing rule, and ``tests/test_heuristics.py`` pins values computed by datatrove 0.10.1.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import polars as pl
+
+from dataprep.step import Step, register
+from filters.text import CJK_CLASS, CJK_RE, TOKEN_RE, WORD_RE, dup_elements, first_reason, list_frac, safe_div, text_col
+
+#: Gopher's stop words (Rae et al. 2021, appendix A.1.1: "the, be, to, of, and, that, have, with").
+GOPHER_STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
+#: For documents written mostly in CJK characters the English stop-word rule cannot hold; these frequent
+#: Chinese and Japanese function characters stand in (chosen for this project, not taken from a paper).
+CJK_STOP_WORDS = ("的", "是", "在", "了", "和", "有", "不", "这", "の", "に", "は", "を", "が", "た")
+#: A document is treated as CJK when more than this fraction of its words are CJK characters.
+CJK_DOC_RATIO = 0.5
+
+
+def _stop_word_regex(words: tuple[str, ...] | list[str]) -> str:
+    import re
+
+    plain = [re.escape(w) for w in words if not any(0x2E80 <= ord(c) <= 0x9FFF for c in w)]
+    cjk = [re.escape(w) for w in words if any(0x2E80 <= ord(c) <= 0x9FFF for c in w)]
+    parts = []
+    if plain:
+        parts.append(rf"\b(?:{'|'.join(plain)})\b")
+    if cjk:
+        parts.append(f"(?:{'|'.join(cjk)})")
+    return "|".join(parts) or r"[^\s\S]"
+
+
+@register
+@dataclasses.dataclass
+class GopherQuality(Step):
+    """Gopher quality rules: document length, mean word length, symbol ratios, bullet and ellipsis lines,
+    alphabetic words and stop words.
+
+    Source: Rae et al. 2021, appendix A.1.1 -- keep documents with 50 to 100,000 words, mean word length 3 to
+    10 characters, a ratio of ``#`` or ellipsis to words of at most 0.1, at most 90% of lines starting with a
+    bullet and at most 30% ending with an ellipsis, at least 80% of words containing an alphabetic character,
+    and at least two of the stop words "the, be, to, of, and, that, have, with". Counting follows datatrove:
+    length and mean length over words that are not pure punctuation, ratios over all tokens, stop words
+    case-sensitive. CJK: words are characters (see ``filters.text``); for a CJK document the mean word
+    length rule is skipped and ``cjk_stop_words`` replace the English list.
+
+    Adds ``gopher_words``, ``gopher_avg_word_length``, ``gopher_hash_ratio``, ``gopher_ellipsis_ratio``,
+    ``gopher_bullet_lines``, ``gopher_ellipsis_lines``, ``gopher_alpha_words``, ``gopher_stop_words``.
+    """
+
+    name = "gopher_quality"
+    min_doc_words: int | None = 50
+    max_doc_words: int | None = 100_000
+    min_avg_word_length: float | None = 3
+    max_avg_word_length: float | None = 10
+    max_symbol_word_ratio: float | None = 0.1
+    max_bullet_lines_ratio: float | None = 0.9
+    max_ellipsis_lines_ratio: float | None = 0.3
+    min_alpha_words_ratio: float | None = 0.8
+    min_stop_words: int | None = 2
+    stop_words: list[str] = dataclasses.field(default_factory=lambda: list(GOPHER_STOP_WORDS))
+    cjk_stop_words: list[str] = dataclasses.field(default_factory=lambda: list(CJK_STOP_WORDS))
+
+    def annotate_polars(self, df: pl.DataFrame) -> pl.DataFrame:
+        t = text_col()
+        n_tokens = t.str.count_matches(TOKEN_RE)
+        n_words = t.str.count_matches(WORD_RE)
+        word_chars = t.str.replace_all(r"[\s\p{P}\p{S}]", "").str.len_chars()
+        is_cjk = safe_div(t.str.count_matches(CJK_RE), n_words) > CJK_DOC_RATIO
+        ls = t.str.strip_suffix("\n").str.split("\n")
+        other = rf"[^\s\p{{P}}\p{{S}}{CJK_CLASS}]*"
+        alpha = t.str.count_matches(rf"[{CJK_CLASS}]|{other}\p{{L}}{other}")  # words with a letter
+        stops = pl.when(is_cjk).then(
+            t.str.extract_all(_stop_word_regex(self.cjk_stop_words)).list.n_unique()
+        ).otherwise(t.str.extract_all(_stop_word_regex(self.stop_words)).list.n_unique())
+        return df.with_columns(
+            n_words.alias("gopher_words"),
+            pl.when(is_cjk).then(None).otherwise(safe_div(word_chars, n_words)).alias("gopher_avg_word_length"),
+            safe_div(t.str.count_matches("#", literal=True), n_tokens).alias("gopher_hash_ratio"),
+            safe_div(t.str.count_matches("...", literal=True) + t.str.count_matches("…", literal=True),
+                     n_tokens).alias("gopher_ellipsis_ratio"),
+            list_frac(ls, pl.element().str.strip_chars_start().str.contains(r"^[•-]")).alias("gopher_bullet_lines"),
+            list_frac(ls, pl.element().str.strip_chars_end().str.contains(r"(\.\.\.|…)$")
+                      ).alias("gopher_ellipsis_lines"),
+            safe_div(alpha, n_tokens).alias("gopher_alpha_words"),
+            stops.cast(pl.Int64).alias("gopher_stop_words"),
+        )
+
+    def reason_expr(self, df: pl.DataFrame) -> pl.Expr | None:
+        c = pl.col
+        rules: list[tuple[pl.Expr, str]] = []
+        if self.min_doc_words:
+            rules.append((c("gopher_words") < self.min_doc_words, "short_doc"))
+        if self.max_doc_words:
+            rules.append((c("gopher_words") > self.max_doc_words, "long_doc"))
+        if self.min_avg_word_length:
+            rules.append((c("gopher_avg_word_length") < self.min_avg_word_length, "short_words"))
+        if self.max_avg_word_length:
+            rules.append((c("gopher_avg_word_length") > self.max_avg_word_length, "long_words"))
+        if self.max_symbol_word_ratio:
+            rules.append((c("gopher_hash_ratio") > self.max_symbol_word_ratio, "hash_ratio"))
+            rules.append((c("gopher_ellipsis_ratio") > self.max_symbol_word_ratio, "ellipsis_ratio"))
+        if self.max_bullet_lines_ratio:
+            rules.append((c("gopher_bullet_lines") > self.max_bullet_lines_ratio, "bullet_lines"))
+        if self.max_ellipsis_lines_ratio:
+            rules.append((c("gopher_ellipsis_lines") > self.max_ellipsis_lines_ratio, "ellipsis_lines"))
+        if self.min_alpha_words_ratio:
+            rules.append((c("gopher_alpha_words") < self.min_alpha_words_ratio, "few_alpha_words"))
+        if self.min_stop_words:
+            rules.append((c("gopher_stop_words") < self.min_stop_words, "few_stop_words"))
+        # a null measure (e.g. mean word length of a CJK document) never fails its rule
+        return first_reason([(cond.fill_null(False), r) for cond, r in rules])
+
+
+_SEP = "\U0010fffd"  # a private-use character to split paragraphs on (polars splits on literals only)
+
+
+@register
+@dataclasses.dataclass
+class GopherRepetition(Step):
+    """Gopher repetition rules: duplicate lines and paragraphs, top n-grams and duplicated n-grams.
+
+    Source: Rae et al. 2021, appendix A.1.1 and table A1 -- remove a document when the fraction of duplicate
+    lines exceeds 0.30 (paragraphs 0.30), of characters in duplicate lines 0.20 (paragraphs 0.20), when the
+    most frequent 2-, 3-, 4-gram covers more than 0.20, 0.18, 0.16 of the characters, or duplicated 5- to
+    10-grams cover more than 0.15, 0.14, 0.13, 0.12, 0.11, 0.10. Paragraphs split on two or more newlines,
+    lines on newlines, n-grams over tokens, as datatrove. One difference, documented and measured in
+    ``benchmarks/filters.py``: duplicated n-gram characters are the characters of every token covered by a
+    repeated occurrence of an n-gram (overlaps counted once), where datatrove scans greedily and skips n
+    tokens after each repeat; the two agree unless repeated n-grams overlap each other.
+
+    CJK: the n-gram thresholds were set on English words; over CJK characters (about half a word each)
+    ordinary prose repeats 5-grams often (they rejected 14-24% of the clean Chinese and Japanese sample), so
+    for a CJK document (more than half of its words CJK characters) the duplicated 5- to 10-gram measures are
+    null and only the line, paragraph and top n-gram rules apply, unless ``cjk_ngrams`` is on.
+
+    Adds ``gopher_dup_para_frac``, ``gopher_dup_para_char_frac``, ``gopher_dup_line_frac``,
+    ``gopher_dup_line_char_frac``, ``gopher_top_{n}_gram`` and ``gopher_dup_{n}_gram``.
+    """
+
+    name = "gopher_repetition"
+    dup_line_frac: float | None = 0.3
+    dup_para_frac: float | None = 0.3
+    dup_line_char_frac: float | None = 0.2
+    dup_para_char_frac: float | None = 0.2
+    top_n_grams: dict[int, float] = dataclasses.field(default_factory=lambda: {2: 0.2, 3: 0.18, 4: 0.16})
+    dup_n_grams: dict[int, float] = dataclasses.field(
+        default_factory=lambda: {5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.10})
+    cjk_ngrams: bool = False
+
+    def annotate_polars(self, df: pl.DataFrame) -> pl.DataFrame:
+        t = text_col()
+        length = t.str.len_chars()
+        paras = t.str.strip_chars().str.replace_all(r"\n{2,}", _SEP).str.split(_SEP)
+        ls = t.str.replace_all(r"\n+", "\n").str.split("\n")
+        p_dup, p_chars = dup_elements(paras)
+        l_dup, l_chars = dup_elements(ls)
+        out = df.with_columns(
+            safe_div(p_dup, paras.list.len()).alias("gopher_dup_para_frac"),
+            safe_div(p_chars, length).alias("gopher_dup_para_char_frac"),
+            safe_div(l_dup, ls.list.len()).alias("gopher_dup_line_frac"),
+            safe_div(l_chars, length).alias("gopher_dup_line_char_frac"),
+        )
+        ngrams = self._ngram_scores(df)
+        if not self.cjk_ngrams and ngrams.width:
+            t = text_col()
+            is_cjk = safe_div(t.str.count_matches(CJK_RE), t.str.count_matches(WORD_RE)) > CJK_DOC_RATIO
+            cjk = df.select(is_cjk.alias("c")).to_series()
+            dup = [c for c in ngrams.columns if c.startswith("gopher_dup_")]
+            ngrams = ngrams.with_columns(pl.when(cjk).then(None).otherwise(pl.col(c)).alias(c) for c in dup)
+        return out.with_columns(ngrams.to_dict().values())
+
+    def _ngram_scores(self, df: pl.DataFrame) -> pl.DataFrame:
+        """Per-document top and duplicated n-gram character fractions, over one long frame of all tokens."""
+        n_docs = df.height
+        doc_len = df.select(text_col().str.len_chars().alias("len")).get_column("len")
+        toks = (
+            df.select(text_col().str.extract_all(TOKEN_RE).alias("tok"))
+            .with_row_index("doc")
+            .explode("tok")
+            .drop_nulls("tok")
+            .with_columns(pl.col("tok").hash(7).alias("h"), pl.col("tok").str.len_chars().alias("l"))
+            .drop("tok")
+        )
+        ns = sorted(set(self.top_n_grams) | set(self.dup_n_grams))
+        cols: dict[str, pl.Series] = {}
+        key, chars = pl.col("h"), pl.col("l")
+        for n in range(2, (max(ns) if ns else 1) + 1):
+            key = pl.struct(key.alias("a"), pl.col("h").shift(-(n - 1)).alias("b")).hash(11)
+            chars = chars + pl.col("l").shift(-(n - 1))
+            if n not in ns:
+                continue
+            frame = toks.with_columns(
+                (pl.col("doc").shift(-(n - 1)) == pl.col("doc")).fill_null(False).alias("valid"),
+                key.alias("k"), chars.alias("c"),
+            ).with_row_index("pos")
+            grams = frame.filter("valid")
+            if n in self.top_n_grams:
+                top = (
+                    grams.group_by("doc", "k").agg(pl.len().alias("cnt"), pl.col("pos").min(), pl.col("c").first())
+                    .sort(["doc", "cnt", "pos"], descending=[False, True, False])
+                    .group_by("doc", maintain_order=True).first()
+                    .select("doc", ((pl.col("c") + (n - 1)) * pl.col("cnt")).alias("v"))
+                )
+                cols[f"gopher_top_{n}_gram"] = self._per_doc(top, n_docs, doc_len)
+            if n in self.dup_n_grams:
+                rep = frame.select(
+                    "doc", "l",
+                    (pl.col("valid") & ~pl.struct("doc", "k").is_first_distinct()).alias("rep"))
+                covered = rep.with_columns(
+                    pl.col("rep").cast(pl.UInt8).rolling_max(window_size=n, min_samples=1).alias("cov"))
+                dup = covered.filter(pl.col("cov") == 1).group_by("doc").agg(pl.col("l").sum().alias("v"))
+                cols[f"gopher_dup_{n}_gram"] = self._per_doc(dup, n_docs, doc_len)
+        return pl.DataFrame(cols)
+
+    @staticmethod
+    def _per_doc(values: pl.DataFrame, n_docs: int, doc_len: pl.Series) -> pl.Series:
+        full = pl.DataFrame({"doc": pl.arange(0, n_docs, eager=True).cast(pl.UInt32)})
+        v = full.join(values.with_columns(pl.col("doc").cast(pl.UInt32)), on="doc", how="left",
+                      maintain_order="left").get_column("v").fill_null(0).cast(pl.Float64)
+        return pl.Series(v.to_numpy() / pl.Series(doc_len).cast(pl.Float64).clip(1).to_numpy())
+
+    def reason_expr(self, df: pl.DataFrame) -> pl.Expr | None:
+        c = pl.col
+        rules: list[tuple[pl.Expr, str]] = []
+        if self.dup_para_frac:
+            rules.append((c("gopher_dup_para_frac") > self.dup_para_frac, "dup_para_frac"))
+        if self.dup_para_char_frac:
+            rules.append((c("gopher_dup_para_char_frac") > self.dup_para_char_frac, "dup_para_char_frac"))
+        if self.dup_line_frac:
+            rules.append((c("gopher_dup_line_frac") > self.dup_line_frac, "dup_line_frac"))
+        if self.dup_line_char_frac:
+            rules.append((c("gopher_dup_line_char_frac") > self.dup_line_char_frac, "dup_line_char_frac"))
+        for n, frac in sorted(self.top_n_grams.items()):
+            rules.append(((c(f"gopher_top_{n}_gram") > frac).fill_null(False), f"top_{n}_gram"))
+        for n, frac in sorted(self.dup_n_grams.items()):
+            rules.append(((c(f"gopher_dup_{n}_gram") > frac).fill_null(False), f"dup_{n}_gram"))
+        return first_reason(rules)
