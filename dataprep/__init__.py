@@ -8,7 +8,8 @@ Public API::
 from dataprep.dedup import ExactDedup
 from dataprep.errors import DataprepError, InputError, RecipeError
 from dataprep.executor import RunResult, run_recipe
-from dataprep.io import ReadOptions, ShardWriter, expand_paths, read_file, read_table
+from dataprep.io import ReadOptions, ShardWriter, expand_paths, read_documents, read_file, read_table
+from dataprep.lm import train_lm
 from dataprep.recipe import Recipe, load_recipe
 from dataprep.schema import DOC_SCHEMA
 from dataprep.step import REGISTRY, GlobalStep, Step, register
@@ -30,8 +31,10 @@ __all__ = [
     "Step",
     "expand_paths",
     "load_recipe",
+    "read_documents",
     "read_file",
     "read_table",
     "register",
     "run_recipe",
+    "train_lm",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import polars as pl
 
 from dataprep.step import Step, register
@@ -119,6 +120,30 @@ class GopherQuality(Step):
         return first_reason([(cond.fill_null(False), r) for cond, r in rules])
 
 
+def _greedy_duplicates(doc: np.ndarray, pos: np.ndarray, key: np.ndarray, chars: np.ndarray, n: int,
+                       n_docs: int) -> np.ndarray:
+    """Characters in duplicated n-grams per document, as datatrove's ``find_all_duplicate`` scans.
+
+    The scan visits positions in order, counts an n-gram already seen at an earlier *visited* position, then
+    skips the next n-1 positions. A position whose n-gram occurs once in its document can neither count nor
+    make another count, so only the others are visited: a Python loop over those positions (no vectorized
+    form keeps the skip order), measured in ``benchmarks/filters.py``. Input is in position order.
+    """
+    total = np.zeros(n_docs)
+    current, skip_to, seen = -1, -1, set()
+    for d, p, g, c in zip(doc.tolist(), pos.tolist(), key.tolist(), chars.tolist(), strict=True):
+        if d != current:
+            current, skip_to, seen = d, -1, set()
+        if p < skip_to:
+            continue
+        if g in seen:
+            total[d] += c
+            skip_to = p + n
+        else:
+            seen.add(g)
+    return total
+
+
 _SEP = "\U0010fffd"  # a private-use character to split paragraphs on (polars splits on literals only)
 
 
@@ -131,10 +156,7 @@ class GopherRepetition(Step):
     lines exceeds 0.30 (paragraphs 0.30), of characters in duplicate lines 0.20 (paragraphs 0.20), when the
     most frequent 2-, 3-, 4-gram covers more than 0.20, 0.18, 0.16 of the characters, or duplicated 5- to
     10-grams cover more than 0.15, 0.14, 0.13, 0.12, 0.11, 0.10. Paragraphs split on two or more newlines,
-    lines on newlines, n-grams over tokens, as datatrove. One difference, documented and measured in
-    ``benchmarks/filters.py``: duplicated n-gram characters are the characters of every token covered by a
-    repeated occurrence of an n-gram (overlaps counted once), where datatrove scans greedily and skips n
-    tokens after each repeat; the two agree unless repeated n-grams overlap each other.
+    lines on newlines, n-grams over tokens, duplicated n-grams counted in datatrove's greedy scan order.
 
     CJK: the n-gram thresholds were set on English words; over CJK characters (about half a word each)
     ordinary prose repeats 5-grams often (they rejected 14-24% of the clean Chinese and Japanese sample), so
@@ -178,54 +200,58 @@ class GopherRepetition(Step):
         return out.with_columns(ngrams.to_dict().values())
 
     def _ngram_scores(self, df: pl.DataFrame) -> pl.DataFrame:
-        """Per-document top and duplicated n-gram character fractions, over one long frame of all tokens."""
+        """Per-document top and duplicated n-gram character fractions.
+
+        The tokens of the whole batch are one flat array; an n-gram's key is a rolling 64-bit hash of its
+        token hashes, so each n costs a few vectorized numpy passes. Only the duplicated n-gram scan keeps
+        datatrove's greedy order, and it visits only positions whose n-gram occurs more than once.
+        """
+        names = [f"gopher_top_{n}_gram" for n in sorted(self.top_n_grams)] + \
+            [f"gopher_dup_{n}_gram" for n in sorted(self.dup_n_grams)]
+        ns = sorted(set(self.top_n_grams) | set(self.dup_n_grams))
         n_docs = df.height
-        doc_len = df.select(text_col().str.len_chars().alias("len")).get_column("len")
+        if not ns or not n_docs:
+            return pl.DataFrame({name: np.zeros(n_docs) for name in names})
         toks = (
             df.select(text_col().str.extract_all(TOKEN_RE).alias("tok"))
             .with_row_index("doc")
             .explode("tok")
             .drop_nulls("tok")
-            .with_columns(pl.col("tok").hash(7).alias("h"), pl.col("tok").str.len_chars().alias("l"))
-            .drop("tok")
+            .select("doc", pl.col("tok").hash(7).alias("h"), pl.col("tok").str.len_chars().alias("l"))
         )
-        ns = sorted(set(self.top_n_grams) | set(self.dup_n_grams))
-        cols: dict[str, pl.Series] = {}
-        key, chars = pl.col("h"), pl.col("l")
-        for n in range(2, (max(ns) if ns else 1) + 1):
-            key = pl.struct(key.alias("a"), pl.col("h").shift(-(n - 1)).alias("b")).hash(11)
-            chars = chars + pl.col("l").shift(-(n - 1))
-            if n not in ns:
+        doc = toks.get_column("doc").to_numpy().astype(np.int64)
+        h = toks.get_column("h").to_numpy()
+        length = toks.get_column("l").to_numpy().astype(np.int64)
+        text_len = np.maximum(df.select(text_col().str.len_chars()).to_series().to_numpy().astype(np.float64), 1)
+        cols: dict[str, np.ndarray] = {name: np.zeros(n_docs) for name in names}
+        key, chars = h.copy(), length.copy()
+        for n in range(2, max(ns) + 1):
+            m = max(len(h) - n + 1, 0)
+            with np.errstate(over="ignore"):
+                key = key[:m] * np.uint64(0x9E3779B97F4A7C15) + h[n - 1:n - 1 + m]
+            chars = chars[:m] + length[n - 1:n - 1 + m]
+            if n not in ns or m == 0:
                 continue
-            frame = toks.with_columns(
-                (pl.col("doc").shift(-(n - 1)) == pl.col("doc")).fill_null(False).alias("valid"),
-                key.alias("k"), chars.alias("c"),
-            ).with_row_index("pos")
-            grams = frame.filter("valid")
+            pos = np.flatnonzero(doc[:m] == doc[n - 1:n - 1 + m])  # n-grams inside one document
+            d, c = doc[pos], chars[pos]
+            with np.errstate(over="ignore"):  # fold the document into the key: n-grams of different documents differ
+                k = key[pos] ^ (d.astype(np.uint64) * np.uint64(0xD6E8FEB86659FD93))
             if n in self.top_n_grams:
-                top = (
-                    grams.group_by("doc", "k").agg(pl.len().alias("cnt"), pl.col("pos").min(), pl.col("c").first())
-                    .sort(["doc", "cnt", "pos"], descending=[False, True, False])
-                    .group_by("doc", maintain_order=True).first()
-                    .select("doc", ((pl.col("c") + (n - 1)) * pl.col("cnt")).alias("v"))
-                )
-                cols[f"gopher_top_{n}_gram"] = self._per_doc(top, n_docs, doc_len)
+                gid = pl.Series(k).rank("dense").to_numpy().astype(np.int64)  # one id per (document, n-gram)
+                cnt = np.bincount(gid)[gid]
+                # datatrove find_top_duplicate: the most frequent n-gram (the first seen on ties), its string
+                # (tokens joined by spaces) times its count
+                best = np.argsort((d << 32) | (np.int64(1 << 31) - cnt), kind="stable")  # doc, count desc, pos
+                first = np.ones(len(best), dtype=bool)
+                first[1:] = d[best][1:] != d[best][:-1]
+                sel = best[first]
+                cols[f"gopher_top_{n}_gram"][d[sel]] = (c[sel] + (n - 1)) * cnt[sel]
+                cols[f"gopher_top_{n}_gram"] /= text_len
             if n in self.dup_n_grams:
-                rep = frame.select(
-                    "doc", "l",
-                    (pl.col("valid") & ~pl.struct("doc", "k").is_first_distinct()).alias("rep"))
-                covered = rep.with_columns(
-                    pl.col("rep").cast(pl.UInt8).rolling_max(window_size=n, min_samples=1).alias("cov"))
-                dup = covered.filter(pl.col("cov") == 1).group_by("doc").agg(pl.col("l").sum().alias("v"))
-                cols[f"gopher_dup_{n}_gram"] = self._per_doc(dup, n_docs, doc_len)
+                multi = pl.Series(k).is_duplicated().to_numpy()
+                cols[f"gopher_dup_{n}_gram"] = _greedy_duplicates(
+                    d[multi], pos[multi], k[multi], c[multi], n, n_docs) / text_len
         return pl.DataFrame(cols)
-
-    @staticmethod
-    def _per_doc(values: pl.DataFrame, n_docs: int, doc_len: pl.Series) -> pl.Series:
-        full = pl.DataFrame({"doc": pl.arange(0, n_docs, eager=True).cast(pl.UInt32)})
-        v = full.join(values.with_columns(pl.col("doc").cast(pl.UInt32)), on="doc", how="left",
-                      maintain_order="left").get_column("v").fill_null(0).cast(pl.Float64)
-        return pl.Series(v.to_numpy() / pl.Series(doc_len).cast(pl.Float64).clip(1).to_numpy())
 
     def reason_expr(self, df: pl.DataFrame) -> pl.Expr | None:
         c = pl.col

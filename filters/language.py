@@ -43,10 +43,11 @@ def predict_labels(model: Any, texts: list[str], k: int = 1) -> tuple[list[str],
 
 
 def fasttext_input(expr: pl.Expr, max_chars: int | None = None) -> pl.Expr:
-    """Text as fastText wants it: one line (newlines and other line breaks become spaces)."""
+    """Text as fastText wants it: one line. fastText's ``predict`` refuses ``\n`` (it reads one line per
+    input) and treats the other breaks (``\r \v \f``) as white space, so only ``\n`` becomes a space."""
     if max_chars:
         expr = expr.str.slice(0, max_chars)
-    return expr.str.replace_all(r"[\n\r\v\f\u0085\u2028\u2029]+", " ")
+    return expr.str.replace_all("\n", " ", literal=True)
 
 
 @register

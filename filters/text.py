@@ -15,8 +15,12 @@ import polars as pl
 
 #: Scripts written without spaces between words (Chinese, Japanese kana).
 CJK_CLASS = r"\p{Han}\p{Hiragana}\p{Katakana}"
-#: A word: one CJK character, or a run of characters that are neither space, punctuation, symbol nor CJK.
-WORD_RE = rf"[{CJK_CLASS}]|[^\s\p{{P}}\p{{S}}{CJK_CLASS}]+"
+_PLAIN = rf"[^\s\p{{P}}\p{{S}}{CJK_CLASS}]"
+#: A word: one CJK character; a URL, an abbreviation (``e.g.``, ``U.S.A.``) or a number with separators
+#: (``3.14``, ``1,000``), which tokenizers keep whole; or a run of characters that are neither space,
+#: punctuation, symbol nor CJK, with an apostrophe suffix (``don't``, ``l'eau``) kept on.
+WORD_RE = (rf"[{CJK_CLASS}]|https?://[^\s<>\x22]+[^\s<>\x22.,;:!?)]|(?:\p{{L}}\.){{2,}}|\d+(?:[.,]\d+)+"
+           rf"|{_PLAIN}+(?:['’]{_PLAIN}+)*")
 #: A token: a word, a run of one repeated rule character (``...``, ``----``, ``====``: table and section rules
 #: stay one token, as spaCy keeps them), or one other punctuation or symbol character (as spaCy splits them).
 TOKEN_RE = rf"{WORD_RE}|\.{{2,}}|-{{2,}}|={{2,}}|_{{2,}}|\*{{2,}}|~{{2,}}|\+{{2,}}|[\p{{P}}\p{{S}}]"

@@ -243,26 +243,46 @@ def build_code(out: Path) -> None:
 
 CONTACT_LINES = [
     "Questions? Write to {user}@lists.example.org or call +1 415-555-{n:04d}.",
-    "Maintainer: {user} <{user}@example.net>, server 10.{a}.{b}.7 (IPv6 2001:db8::{a:x}:{b:x}).",
-    "联系人手机 139{n:04d}{n:04d}，邮箱 {user}@example.cn。",
-    "Donations by card 4111 1111 1111 1111 are not accepted; see release 2.{a}.{b}.1 notes from 2023-05-{d:02d}.",
-    "Reference ID 11010519491231002X was filed on 2024-01-{d:02d} (ticket #{n}).",
+    "Maintainer: {name} <{user}@example.net>, server 10.{a}.{b}.7 (IPv6 2001:db8::{a:x}:{b:x}).",
+    "联系人{name}手机 139{n:04d}{m:04d}，邮箱 {user}@example.cn。",
+    "{name} paid by card {card}; see release 2.{a}.{b}.1 notes from 2023-05-{d:02d}.",
+    "{name}'s reference ID {cnid} was filed on 2024-01-{d:02d} (ticket #{n}).",
 ]
+NAMES = ["alice", "bob", "chen.wei", "dana", "erik", "fatima", "gabriel", "hana"]
+
+
+def luhn_complete(prefix: str) -> str:
+    """``prefix`` plus the Luhn check digit."""
+    total = 0
+    for i, ch in enumerate(reversed(prefix)):
+        d = int(ch) * (2 if i % 2 == 0 else 1)
+        total += d - 9 if d > 9 else d
+    return prefix + str((10 - total % 10) % 10)
+
+
+def cn_id(seq: int) -> str:
+    """A Chinese resident ID number with a valid GB 11643-1999 check character (fictitious person)."""
+    body = f"110105{1950 + seq % 50}{1 + seq % 12:02d}{1 + seq % 28:02d}{seq % 1000:03d}"
+    weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
+    return body + "10X98765432"[sum(int(c) * w for c, w in zip(body, weights, strict=True)) % 11]
 
 
 def build_contacts(out: Path) -> None:
     """sample_data/contacts/pages.jsonl: English reference excerpts with contact details appended (PII for the
-    redaction step, next to look-alikes it must leave alone: versions, dates, ticket numbers)."""
+    redaction step, next to look-alikes it must leave alone: versions, dates, ticket numbers). Every contact
+    line differs in its letters, so that CCNet's boilerplate step (digits normalized to 0) keeps them."""
     import pyarrow.parquet as pq
 
     ref = pq.read_table(out / "reference" / "reference.parquet").to_pylist()
     english = [r for r in ref if r["lang"] == "en"][:40]
-    users = ["alice", "bob", "chen.wei", "dana", "erik"]
     (out / "contacts").mkdir(parents=True, exist_ok=True)
     with open(out / "contacts" / "pages.jsonl", "w", encoding="utf-8") as fh:
         for i, r in enumerate(english):
-            line = CONTACT_LINES[i % len(CONTACT_LINES)].format(user=users[i % 5], n=1000 + 37 * i, a=i % 250,
-                                                                b=(7 * i) % 250, d=1 + i % 28)
+            name = NAMES[i % len(NAMES)]
+            line = CONTACT_LINES[i % len(CONTACT_LINES)].format(
+                name=name.title(), user=name, n=1000 + 37 * i, m=2000 + 53 * i, a=i % 250, b=(7 * i) % 250,
+                d=1 + i % 28, card=" ".join(luhn_complete(f"411111111111{1000 + i:04d}"[:15])[k:k + 4]
+                                            for k in range(0, 16, 4)), cnid=cn_id(i))
             fh.write(json.dumps({"id": f"contact-{i:03d}", "url": f"https://forum.example.org/t/{i}",
                                  "text": r["text"] + "\n\n" + line}, ensure_ascii=False) + "\n")
 

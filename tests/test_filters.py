@@ -229,3 +229,10 @@ def test_lm_tools_missing_prerequisites_are_named(monkeypatch):
     monkeypatch.setattr(lm, "cache_dir", lambda: Path("/nonexistent-dataprep-cache"))
     with pytest.raises(DataprepError, match="cmake"):
         lm.kenlm_binaries()
+
+
+def test_notebook_example_runs():
+    proc = subprocess.run([sys.executable, str(ROOT / "examples" / "filters.py")], capture_output=True, text=True,
+                          cwd=ROOT / "examples")
+    assert proc.returncode == 0, proc.stderr
+    assert "kept;" in proc.stdout and "min_score 0.65" in proc.stdout
