@@ -151,3 +151,15 @@ def test_three_faces_and_kinds(frame, step):
     assert k2.column("id").to_pylist() == kept["id"].to_list()
     empty = step.split(frame.clear())
     assert empty[0].height == 0 and empty[1].height == 0
+
+
+def test_c4_bad_words_option(tmp_path):
+    words = tmp_path / "badwords.txt"
+    words.write_text("darn\nheck it\n", encoding="utf-8")
+    page = "This is a perfectly fine line of text here. It has two sentences too.\n"
+    df = pl.DataFrame({"id": ["clean", "bad", "substring"],
+                       "text": [page * 2, page + "Well, heck it all, this line is not fine at all.\n" + page,
+                                page * 2 + "The darner mended socks all day long in the shop."]})
+    kept, rejected = C4Filter(bad_words_file=str(words)).split(df)
+    assert dict(zip(rejected["id"], rejected["reason"], strict=True)) == {"bad": "bad_words"}
+    assert kept["id"].to_list() == ["clean", "substring"]  # word boundaries: "darner" is not "darn"
