@@ -175,6 +175,7 @@ def run_task(recipe: Recipe, stage: Stage, task: Task, out: Path) -> dict[str, A
             docs = chunk.docs
             if docs.num_rows == 0:
                 continue
+            stats["processed"] = stats.get("processed", 0) + docs.num_rows
             table = docs
             if stage.index == 0:
                 add(stats["input"], table.num_rows, text_bytes(table))
@@ -194,7 +195,7 @@ def run_task(recipe: Recipe, stage: Stage, task: Task, out: Path) -> dict[str, A
                 writer("kept", _kept_schema(table)).write(table)
                 add(stats["kept"], table.num_rows, text_bytes(table))
             else:
-                keys = stage.keys_for.step.keys(pl.from_arrow(table.select(["id", "text"]), rechunk=False))
+                keys = stage.keys_for.step.keys(pl.from_arrow(table, rechunk=False))
                 for name in keys.columns:
                     if name != "id":
                         table = table.append_column(name, keys.get_column(name).to_arrow())
@@ -283,6 +284,15 @@ def fit_global(recipe: Recipe, stage: Stage, tasks: list[Task], out: Path) -> di
     stats_path = work / f"g{stage.index}.json"
     if decision_path.exists() and stats_path.exists():
         return json.loads(stats_path.read_text())
+    step = stage.keys_for.step
+    if hasattr(step, "fit_files"):  # the step reads the key files itself, out of core
+        files = [(t.index, _intermediate(work, stage.index, t)) for t in tasks]
+        drop, gstats = step.fit_files([(i, p) for i, p in files if p.exists()], ORD_SHIFT, work / f"g{stage.index}.tmp")
+        drop = drop.select(pl.col("_ord").cast(pl.Int64), pl.col("duplicate_of").cast(pl.String)).sort("_ord")
+        write_arrow_file(decision_path, normalize_table(drop.to_arrow()))
+        atomic_write_json(stats_path, gstats)
+        shutil.rmtree(work / f"g{stage.index}.tmp", ignore_errors=True)
+        return gstats
     frames = []
     for task in tasks:
         path = _intermediate(work, stage.index, task)
@@ -434,7 +444,7 @@ def _run_stage(recipe: Recipe, stage: Stage, tasks: list[Task], out: Path, n_wor
         for t in pending:
             st = run_task(recipe, stage, t, out)
             results[t.index] = st
-            progress.update(st["input"]["docs"] + st["kept"]["docs"])
+            progress.update(st.get("processed", 0))
         return results, pool
     if pool is None:
         pool = ProcessPoolExecutor(max_workers=n_workers, mp_context=get_context("spawn"),
@@ -443,7 +453,7 @@ def _run_stage(recipe: Recipe, stage: Stage, tasks: list[Task], out: Path, n_wor
     for fut in as_completed(futures):
         st = fut.result()
         results[futures[fut].index] = st
-        progress.update(st["input"]["docs"] + st["kept"]["docs"])
+        progress.update(st.get("processed", 0))
     return results, pool
 
 

@@ -1,5 +1,7 @@
-"""Deduplication steps: exact (normalized-text hash) now; MinHash-LSH and line-level dedup build on it."""
+"""Deduplication steps: exact (normalized-text hash) and MinHash-LSH near duplicates, both global."""
 
 from dataprep.dedup.exact import ExactDedup, hash_texts, normalize_expr
+from dataprep.dedup.minhash import MinHashDedup, MinHashDeduplicator, optimal_bands, shingle_hash32
 
-__all__ = ["ExactDedup", "hash_texts", "normalize_expr"]
+__all__ = ["ExactDedup", "MinHashDedup", "MinHashDeduplicator", "hash_texts", "normalize_expr", "optimal_bands",
+           "shingle_hash32"]
