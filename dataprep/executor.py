@@ -183,7 +183,7 @@ def run_task(recipe: Recipe, stage: Stage, task: Task, out: Path) -> dict[str, A
             else:
                 ords = np.arange(row, row + table.num_rows, dtype=np.int64) + (task.index << ORD_SHIFT)
                 row += table.num_rows
-                table = _apply_decisions(table, ords, decisions, stage.apply_global.label, stats, writer)
+                table = _apply_decisions(table, ords, decisions, stage.apply_global, stats, writer)
             if stage.local:
                 df = pl.from_arrow(table, rechunk=False)
                 for cfg in stage.local:
@@ -252,9 +252,12 @@ def _run_local(cfg: StepConfig, df: pl.DataFrame, stats: dict, writer: Callable)
     return kept
 
 
-def _apply_decisions(table: pa.Table, ords: np.ndarray, decisions: pa.Table | None, label: str, stats: dict,
-                     writer: Callable) -> pa.Table:
-    """Drop the rows a global step decided on (by their corpus position ``ords``) into ``duplicates``."""
+def _apply_decisions(table: pa.Table, ords: np.ndarray, decisions: pa.Table | None, cfg: StepConfig,
+                     stats: dict, writer: Callable) -> pa.Table:
+    """Apply a global step's decisions to rows by their corpus position ``ords``: drop rows into
+    ``duplicates`` (dedup), or edit their text (``remove`` decisions of an edit step such as paragraph dedup;
+    a document left empty is rejected)."""
+    label = cfg.label
     table = table.drop_columns([c for c in table.column_names if c.startswith("_k")])
     if decisions is None or decisions.num_rows == 0:
         return table
@@ -263,6 +266,17 @@ def _apply_decisions(table: pa.Table, ords: np.ndarray, decisions: pa.Table | No
     hit = drop_ords[idx] == ords
     if not hit.any():
         return table
+    if "remove" in decisions.column_names:
+        rows = pa.array(np.where(hit, idx, 0))
+        remove = pl.from_arrow(decisions.column("remove").take(rows)).alias("r")
+        remove = pl.select(pl.when(pl.Series(hit)).then(remove).otherwise(None)).to_series()
+        edited = cfg.step.apply_edits(pl.from_arrow(table, rechunk=False), remove)
+        empty = edited.get_column("text").str.strip_chars() == ""
+        if empty.any():
+            gone = edited.filter(empty).with_columns(pl.lit(label).alias("step"),
+                                                     pl.lit("empty_after_dedup").alias("reason"))
+            _record_rejected(gone, label, stats, writer)
+        return normalize_table(edited.filter(~empty).to_arrow())
     mask = pa.array(hit)
     dup = table.filter(mask)
     dup = dup.append_column("step", pa.repeat(pa.scalar(label, pa.large_string()), dup.num_rows))
@@ -306,7 +320,8 @@ def fit_global(recipe: Recipe, stage: Stage, tasks: list[Task], out: Path) -> di
     if frames:
         keys = pl.concat(frames, how="vertical")
         drop, gstats = stage.keys_for.step.fit(keys)
-        drop = drop.select(pl.col("_ord").cast(pl.Int64), pl.col("duplicate_of").cast(pl.String)).sort("_ord")
+        payload = pl.col("remove") if getattr(step, "edits", False) else pl.col("duplicate_of").cast(pl.String)
+        drop = drop.select(pl.col("_ord").cast(pl.Int64), payload).sort("_ord")
     else:
         drop, gstats = pl.DataFrame({"_ord": [], "duplicate_of": []},
                                     schema={"_ord": pl.Int64, "duplicate_of": pl.String}), {}

@@ -82,7 +82,7 @@ def build_stats(tasks: list[dict[str, Any]], step_order: list[str],
             "rejected_bytes": sum(c["bytes"] for c in reasons.values()),
             "reasons": {r: c["docs"] for r, c in sorted(reasons.items())},
         }
-        if dup is not None or step in global_stats:
+        if dup is not None or "clusters" in global_stats.get(step, {}):
             entry["duplicates"] = (dup or {}).get("docs", 0)
             entry["duplicates_bytes"] = (dup or {}).get("bytes", 0)
         if step in global_stats:
@@ -97,6 +97,7 @@ def build_stats(tasks: list[dict[str, Any]], step_order: list[str],
             "counts": {k: v["docs"] for k, v in tot.items()},
             "bytes": {k: v["bytes"] for k, v in tot.items()},
             "duplicates_by_step": {st: c["docs"] for st, c in sorted(s["duplicates"].items())},
+            "duplicate_bytes_by_step": {st: c["bytes"] for st, c in sorted(s["duplicates"].items())},
         }
     by_reason = {}
     for step, reasons in sorted(overall["rejected"].items()):

@@ -15,22 +15,9 @@ import dataclasses
 
 import polars as pl
 
+from dataprep.dedup.paragraphs import ccnet_normalize
 from dataprep.step import Step, register
 from filters.text import text_col
-
-
-def ccnet_normalize(expr: pl.Expr) -> pl.Expr:
-    """CCNet's ``text_normalizer.normalize``: lower case, accents stripped, digits as 0, punctuation removed,
-    white space folded."""
-    return (
-        expr.str.normalize("NFD")
-        .str.replace_all(r"\p{Mn}", "")
-        .str.to_lowercase()
-        .str.replace_all(r"\d", "0")
-        .str.replace_all(r"[\p{P}\p{S}]", " ")
-        .str.replace_all(r"\s+", " ")
-        .str.strip_chars()
-    )
 
 
 @register

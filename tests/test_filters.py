@@ -184,7 +184,8 @@ def test_filter_recipes_run_on_sample_data(tmp_path, name):
     assert stats["counts"]["kept"] > 0
     if name == "web_en":
         assert stats["by_step"]["pii"]["counters"]["email"] > 0
-        assert stats["by_step"]["boilerplate_lines"]["counters"]["lines_removed"] > 0
+        assert stats["by_step"]["paragraph_dedup"]["counters"]["units_removed"] > 0
+        assert stats["by_step"]["minhash_dedup"]["clusters"] > 0
         kept = pl.read_ipc(sorted((out / "kept").glob("*.arrow"))[0])
         assert {"lang", "lang_score", "perplexity", "ppl_bucket", "gopher_words"} <= set(kept.columns)
 

@@ -142,3 +142,43 @@ def test_bad_parameters():
         MinHashDedup(keep="score")
     with pytest.raises(ValueError):
         MinHashDedup(bands=4)
+
+
+# ---- line / paragraph dedup (CCNet) ---------------------------------------------------------------------------
+
+
+def test_paragraph_dedup_keeps_first_occurrence():
+    from dataprep.dedup import ParagraphDedup
+
+    df = pl.DataFrame({"id": ["a", "b", "c"], "text": [
+        "Intro line one.\nShared footer 2024.\nA unique line of a.",
+        "Another intro.\nShared footer 2025.\nA unique line of b.",  # digits normalize: the footer repeats
+        "Intro line one.\nShared footer 1999.",  # nothing new: emptied, rejected
+    ]})
+    kept, rejected = ParagraphDedup().split(df)
+    assert kept["text"].to_list() == ["Intro line one.\nShared footer 2024.\nA unique line of a.",
+                                      "Another intro.\nA unique line of b."]
+    assert rejected["id"].to_list() == ["c"] and rejected["reason"].to_list() == ["empty_after_dedup"]
+    paras = pl.DataFrame({"id": ["x", "y"], "text": ["P one.\n\nP two,\nstill two.", "P two,\nstill two.\n\nP3."]})
+    kept, _ = ParagraphDedup(unit="paragraph").split(paras)
+    assert kept["text"].to_list() == ["P one.\n\nP two,\nstill two.", "P3."]
+
+
+def test_paragraph_dedup_in_a_recipe(tmp_path):
+    rows = [{"id": f"d{i}", "text": f"Unique opening number {'abcdefghij'[i]}.\nSubscribe to our newsletter!"}
+            for i in range(10)]
+    rows.append({"id": "all-repeat", "text": "Subscribe to our newsletter!"})
+    write_jsonl(tmp_path / "d/a.jsonl", rows[:6])
+    write_jsonl(tmp_path / "d/b.jsonl", rows[6:])
+    recipe = write_recipe(tmp_path / "r.yaml", [{"name": "d", "paths": ["d/"]}], steps=["paragraph_dedup"])
+    run_cli("run", str(recipe), "-o", str(tmp_path / "o1"), "-w", "1", "-q")
+    run_cli("run", str(recipe), "-o", str(tmp_path / "o2"), "-w", "2", "-q")
+    assert tree_digest(tmp_path / "o1") == tree_digest(tmp_path / "o2")
+    stats = json.loads((tmp_path / "o1" / "stats.json").read_text())
+    assert_balanced(stats)
+    entry = stats["by_step"]["paragraph_dedup"]
+    assert entry["counters"]["units_removed"] == 10 and entry["counters"]["documents_edited"] == 10
+    assert stats["by_reason"] == {"paragraph_dedup/empty_after_dedup": 1}
+    kept = pl.read_ipc(sorted((tmp_path / "o1" / "kept").glob("*.arrow"))[0])
+    assert kept.filter(pl.col("id") == "d0")["text"][0].endswith("newsletter!")
+    assert kept.filter(pl.col("id") == "d1")["text"][0] == "Unique opening number b."

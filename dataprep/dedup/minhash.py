@@ -34,6 +34,11 @@ import xxhash
 
 from dataprep.step import GlobalStep, register
 
+try:  # the compiled kernel (setup.py, optional): same numbers as the numpy code below, much faster
+    from dataprep.dedup import _kernels
+except ImportError:  # pragma: no cover - no C compiler at install time
+    _kernels = None
+
 _CJK = r"\p{Han}\p{Hiragana}\p{Katakana}"
 #: Words for shingling: a CJK character, or a run of letters and digits (punctuation and symbols dropped).
 SHINGLE_WORD_RE = rf"[{_CJK}]|[^\s\p{{P}}\p{{S}}{_CJK}]+"
@@ -93,9 +98,10 @@ def shingles(df: pl.DataFrame, ngram: int) -> tuple[np.ndarray, np.ndarray]:
     pos = np.flatnonzero(doc[:m] == doc[ngram - 1:ngram - 1 + m])
     d = np.concatenate([doc[pos], doc[starts[short]]])
     k64 = np.concatenate([key[pos], short_key[short]])
-    k32 = ((k64 ^ (k64 >> np.uint64(32))) & _MAX32).astype(np.uint32)
-    frame = pl.DataFrame({"d": d, "k": k32}).unique(maintain_order=False).sort("d", "k")
-    return frame.get_column("d").to_numpy(), frame.get_column("k").to_numpy()
+    k32 = (k64 ^ (k64 >> np.uint64(32))) & _MAX32
+    both = np.sort((d.astype(np.uint64) << np.uint64(32)) | k32)  # by document, then hash
+    both = both[np.r_[True, both[1:] != both[:-1]]]  # distinct shingles of each document
+    return (both >> np.uint64(32)).astype(np.int64), (both & _MAX32).astype(np.uint32)
 
 
 def permutations(num_perm: int, seed: int, scheme: str) -> tuple[np.ndarray, np.ndarray]:
@@ -123,8 +129,14 @@ def signatures(doc: np.ndarray, hashes: np.ndarray, n_docs: int, num_perm: int, 
     """MinHash signatures (n_docs, num_perm) from (document, shingle hash) pairs sorted by document.
 
     A document without shingles keeps the empty value (all bits set), as datasketch's fresh ``MinHash``.
+    ``affine32`` runs in the compiled kernel when it is built (``dataprep/dedup/_kernels.c``), else in numpy.
     """
     a, b = permutations(num_perm, seed, scheme)
+    if scheme == "affine32" and _kernels is not None:
+        offsets = np.r_[0, np.cumsum(np.bincount(doc, minlength=n_docs))].astype(np.int64)
+        out = np.empty((n_docs, num_perm), dtype=np.uint32)
+        _kernels.affine32(np.ascontiguousarray(hashes, dtype=np.uint32), offsets, a, b, out)
+        return out
     empty = np.uint32(0xFFFFFFFF)
     sig = np.full((n_docs, num_perm), empty, dtype=np.uint32)
     if scheme == "affine32":

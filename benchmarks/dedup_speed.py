@@ -1,0 +1,129 @@
+"""MinHash speed per core: signatures/s of ours against datasketch and rensa on the same documents, and the
+whole dedup (shingles, signatures, LSH, clustering) docs/s.
+
+    python benchmarks/dedup_speed.py [--docs 5000] [--num-perm 128]
+
+Documents: the sample's web pages, reference excerpts and forum pages, cycled to ``--docs``. One core for
+everyone: POLARS_MAX_THREADS=1 and RAYON_NUM_THREADS=1 (rensa) are set before the libraries load. Three
+comparisons, each on identical input:
+
+- *signatures from shingle hashes*: ours (``signatures``) vs datasketch ``MinHash.update_batch`` given the same
+  32-bit hashes (identity hash function) vs rensa ``RMinHash.digest_matrix_from_flat_token_hashes``;
+- *signatures from text*, shingling included, each library as its users call it: ours (``shingles``:
+  NFKC, lower case, Unicode words, CJK characters; then ``signatures``) vs datasketch ``update_batch`` on
+  shingle strings from ``str.lower().split()`` (SHA-1 per shingle) vs rensa
+  ``RMinHash.digests_from_token_sets`` on the same Python shingle strings;
+- *whole dedup*: ``MinHashDedup.split`` on the batch.
+
+Goals (issue 4): at least 20x datasketch, and at least rensa's signature speed per core. rensa is installed
+into the benchmark's environment only if missing (``pip install rensa``); it is not a dependency.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("POLARS_MAX_THREADS", "1")
+os.environ.setdefault("RAYON_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import polars as pl  # noqa: E402
+
+from dataprep.dedup.minhash import MinHashDedup, shingles, signatures  # noqa: E402
+from dataprep.io.readers import read_documents  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def corpus(n_docs: int) -> pl.DataFrame:
+    tables = [pl.from_arrow(t) for s in ("web", "reference", "contacts")
+              for t in read_documents([str(ROOT / "sample_data" / s)])]
+    docs = pl.concat(tables).select("id", "text", "source", "meta")
+    docs = pl.concat([docs] * -(-n_docs // docs.height)).head(n_docs)
+    return docs.with_columns(pl.format("{}-{}", pl.col("id"), pl.int_range(pl.len())).alias("id"))
+
+
+def best(fn, repeat: int = 3) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--docs", type=int, default=5000)
+    ap.add_argument("--num-perm", type=int, default=128)
+    ap.add_argument("--ngram", type=int, default=5)
+    args = ap.parse_args()
+    try:
+        import rensa
+    except ImportError:
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "rensa"], check=True)
+        import rensa
+    from datasketch import MinHash
+
+    df = corpus(args.docs)
+    n, p, seed = df.height, args.num_perm, 1
+    doc, hashes = shingles(df, args.ngram)
+    offsets = np.r_[0, np.cumsum(np.bincount(doc, minlength=n))].astype(np.uint64)
+    texts = df.get_column("text").to_list()
+
+    def python_shingles() -> list[list[str]]:
+        """How datasketch and rensa users shingle: lower-case, split on white space, join n words."""
+        out = []
+        for text in texts:
+            w = text.lower().split()
+            k = args.ngram
+            out.append([" ".join(w[i:i + k]) for i in range(len(w) - k + 1)] if len(w) >= k else [" ".join(w)])
+        return out
+
+    per_doc_hashes = np.split(hashes.astype(np.uint64), offsets[1:-1].astype(np.int64))
+    print(f"{n:,} documents, {len(hashes):,} distinct shingles ({args.ngram}-word), num_perm {p}, one core")
+
+    def ds_prehashed():
+        for hv in per_doc_hashes:
+            m = MinHash(num_perm=p, seed=seed, hashfunc=int)
+            m.update_batch(hv.tolist())
+
+    def ds_text():
+        for g in python_shingles():
+            m = MinHash(num_perm=p, seed=seed)
+            m.update_batch([x.encode("utf-8") for x in g])
+
+    flat = hashes.astype(np.uint64)
+    rows = [
+        ("signatures from shingle hashes", {
+            "dataprep": best(lambda: signatures(doc, hashes, n, p, seed)),
+            "datasketch": best(ds_prehashed, 1),
+            "rensa": best(lambda: rensa.RMinHash.digest_matrix_from_flat_token_hashes(flat, offsets, p, seed)),
+        }),
+        ("signatures from text", {
+            "dataprep": best(lambda: signatures(*shingles(df, args.ngram), n, p, seed)),
+            "datasketch": best(ds_text, 1),
+            "rensa": best(lambda: rensa.RMinHash.digests_from_token_sets(python_shingles(), p, seed)),
+        }),
+    ]
+    print(f"\n{'':<32}{'dataprep':>12}{'datasketch':>12}{'rensa':>12}{'vs datasketch':>15}{'vs rensa':>10}")
+    for label, t in rows:
+        rate = {k: n / v for k, v in t.items()}
+        print(f"{label:<32}{rate['dataprep']:>12,.0f}{rate['datasketch']:>12,.0f}{rate['rensa']:>12,.0f}"
+              f"{t['datasketch'] / t['dataprep']:>14.1f}x{t['rensa'] / t['dataprep']:>9.2f}x")
+    print("(documents per second; ratios are dataprep's speed over the other's)")
+    step = MinHashDedup()
+    seconds = best(lambda: step.split(df), 1)
+    removed = step.split(df)[1].height
+    print(f"\nwhole dedup (shingles, signatures, {step.bands} x {step.rows} LSH, verification, clusters): "
+          f"{n / seconds:,.0f} docs/s ({removed:,} near duplicates removed)")
+
+
+if __name__ == "__main__":
+    main()

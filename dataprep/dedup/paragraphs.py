@@ -1,0 +1,114 @@
+"""Line (or paragraph) deduplication across the whole corpus, as CCNet: normalized lines are hashed, and every
+repeat of a line seen earlier in corpus order is removed from its document; the first occurrence stays.
+
+Source: Wenzek et al. 2020, "CCNet", section 3.3 ("we remove duplicated paragraphs ... lines are normalized:
+lower case, numbers replaced by a placeholder, Unicode punctuation and accents removed"). CCNet compares
+within shards of about 5 GB; this step compares across the whole corpus, deterministically. Unlike the
+``boilerplate_lines`` filter (all copies of lines that recur within a batch), it keeps the first copy.
+
+A global *edit* step: workers hash each document's lines (:meth:`ParagraphDedup.keys`), the main process
+finds the repeats over all hashes in corpus order (:meth:`ParagraphDedup.fit`), and the next stage removes
+them (:meth:`ParagraphDedup.apply_edits`). A document left empty is rejected (``empty_after_dedup``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar
+
+import numpy as np
+import polars as pl
+
+from dataprep.step import GlobalStep, register
+
+
+def ccnet_normalize(expr: pl.Expr) -> pl.Expr:
+    """CCNet's ``text_normalizer.normalize``: lower case, accents stripped, digits as 0, punctuation removed,
+    white space folded."""
+    return (
+        expr.str.normalize("NFD")
+        .str.replace_all(r"\p{Mn}", "")
+        .str.to_lowercase()
+        .str.replace_all(r"\d", "0")
+        .str.replace_all(r"[\p{P}\p{S}]", " ")
+        .str.replace_all(r"\s+", " ")
+        .str.strip_chars()
+    )
+
+
+_SEP = "\U0010fffd"
+
+
+@register
+@dataclasses.dataclass
+class ParagraphDedup(GlobalStep):
+    """Remove lines (``unit: line``, CCNet) or blank-line separated paragraphs (``unit: paragraph``) that
+    repeat one seen earlier anywhere in the corpus; the first occurrence is kept. Normalized lines shorter
+    than ``min_chars`` are never removed. Counters: units removed, characters removed, documents edited."""
+
+    name = "paragraph_dedup"
+    edits: ClassVar[bool] = True
+    unit: str = dataclasses.field(default="line", metadata={"help": "line | paragraph"})
+    min_chars: int = 0
+
+    def __post_init__(self) -> None:
+        if self.unit not in ("line", "paragraph"):
+            raise ValueError("unit must be line or paragraph")
+
+    def _units(self, text: pl.Expr) -> pl.Expr:
+        if self.unit == "line":
+            return text.str.split("\n")
+        return text.str.replace_all(r"\n[ \t]*\n\s*", _SEP).str.split(_SEP)
+
+    def keys(self, df: pl.DataFrame) -> pl.DataFrame:
+        units = df.select(self._units(pl.col("text")).alias("u")).with_row_index("doc").explode("u")
+        norm = ccnet_normalize(pl.col("u").fill_null(""))
+        hashed = units.with_columns(
+            pl.when((norm != "") & (norm.str.len_chars() >= max(self.min_chars, 1)))
+            .then(norm.hash(0x5EED)).otherwise(None).alias("h"),
+            pl.col("u").fill_null("").str.len_chars().alias("n"),
+        )
+        per_doc = hashed.group_by("doc", maintain_order=True).agg(pl.col("h"), pl.col("n"))
+        return pl.DataFrame({"id": df.get_column("id")}).with_columns(
+            per_doc.get_column("h").alias("_kpara"), per_doc.get_column("n").alias("_kparalen"))
+
+    def fit(self, keys: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, Any]]:
+        units = (keys.select("_ord", "_kpara", "_kparalen")
+                 .explode("_kpara", "_kparalen")
+                 .with_columns(pl.int_range(pl.len()).over("_ord").alias("i"))
+                 .filter(pl.col("_kpara").is_not_null()))
+        # corpus order: documents by position, units by index; a repeat is any occurrence after the first
+        units = units.sort("_ord", "i").with_columns(pl.col("_kpara").is_first_distinct().alias("first"))
+        repeats = units.filter(~pl.col("first"))
+        edits = (repeats.group_by("_ord").agg(pl.col("i").cast(pl.UInt32).sort().alias("remove"))
+                 .sort("_ord"))
+        stats = {"unit": self.unit, "counters": {
+            "units_removed": int(repeats.height),
+            "chars_removed": int(repeats.get_column("_kparalen").sum() or 0),
+            "documents_edited": int(edits.height),
+        }}
+        return edits, stats
+
+    def apply_edits(self, df: pl.DataFrame, remove: pl.Series) -> pl.DataFrame:
+        """Remove units by index: ``remove`` holds, per row of ``df``, the indices to drop (null: none)."""
+        joiner = "\n" if self.unit == "line" else "\n\n"
+        units = df.select(self._units(pl.col("text")).alias("u"), remove.alias("r")).with_row_index("doc")
+        exploded = units.explode("u").with_columns(pl.int_range(pl.len()).over("doc").cast(pl.UInt32).alias("i"))
+        drops = units.select("doc", "r").explode("r").drop_nulls("r").rename({"r": "i"})
+        kept = exploded.join(drops, on=["doc", "i"], how="anti", maintain_order="left")
+        texts = kept.group_by("doc", maintain_order=True).agg(pl.col("u").str.join(joiner).alias("t"))
+        full = pl.DataFrame({"doc": np.arange(df.height, dtype=np.uint32)}).join(
+            texts, on="doc", how="left", maintain_order="left").get_column("t").fill_null("")
+        return df.with_columns(pl.when(remove.is_null()).then(pl.col("text")).otherwise(full.str.strip_chars())
+                               .alias("text"))
+
+    def split_polars(self, df: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+        keys = self.keys(df).with_row_index("_ord").with_columns(pl.col("_ord").cast(pl.Int64))
+        edits, _ = self.fit(keys)
+        remove = (pl.DataFrame({"_ord": np.arange(df.height, dtype=np.int64)})
+                  .join(edits, on="_ord", how="left", maintain_order="left").get_column("remove"))
+        edited = self.apply_edits(df, remove)
+        empty = edited.get_column("text").str.strip_chars() == ""
+        rejected = edited.filter(empty).with_columns(pl.lit(self.name).alias("step"),
+                                                     pl.lit("empty_after_dedup").alias("reason"))
+        return edited.filter(~empty), rejected
