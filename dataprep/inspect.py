@@ -68,20 +68,28 @@ def format_inspect(out: Path, step: str | None = None, reason: str | None = None
             return "no duplicates were removed"
         if step:
             lf = lf.filter(pl.col("step") == step)
-        df = lf.head(n).collect()
-        kept = scan_folder(out / "kept")
-        originals = {}
-        if kept is not None and df.height:
-            ids = df.get_column("duplicate_of").unique().to_list()
-            found = kept.filter(pl.col("id").is_in(ids)).select("id", "text").collect()
-            originals = dict(zip(found.get_column("id").to_list(), found.get_column("text").to_list(), strict=True))
-        lines.append(f"{stats['counts']['duplicates']:,} duplicates removed; showing {df.height}")
-        for r in df.iter_rows(named=True):
-            lines.append(f"- {r['id']} [{r['source']}] duplicates {r['duplicate_of']} (step {r['step']})")
-            lines.append(_snippet(r["text"], width))
-            if r["duplicate_of"] in originals:
-                lines.append(f"  kept copy {r['duplicate_of']}:")
-                lines.append(_snippet(originals[r["duplicate_of"]], width))
+        clusters = (lf.group_by("duplicate_of")
+                    .agg(pl.len().alias("n"), pl.col("id"), pl.col("source"), pl.col("text"), pl.col("step").first())
+                    .sort(["n", "duplicate_of"], descending=[True, False]).head(n).collect())
+        reps: dict[str, tuple[str, str, str]] = {}
+        wanted = clusters.get_column("duplicate_of").to_list()
+        for folder in ("kept", "rejected", "duplicates"):  # a kept copy may be rejected or deduplicated later
+            scan = scan_folder(out / folder)
+            if scan is None or not wanted:
+                continue
+            found = scan.filter(pl.col("id").is_in(wanted)).select("id", "source", "text").collect()
+            for rid, src, text in found.iter_rows():
+                reps.setdefault(rid, (src, text, folder))
+        lines.append(f"{stats['counts']['duplicates']:,} duplicates removed; the {clusters.height} largest "
+                     f"clusters{f' of step {step}' if step else ''}, each kept copy first:")
+        for c in clusters.iter_rows(named=True):
+            src, text, folder = reps.get(c["duplicate_of"], ("?", "", "not found"))
+            lines.append(f"cluster of {c['n'] + 1} ({c['step']}): kept {c['duplicate_of']} [{src}] (in {folder}/)")
+            if text:
+                lines.append(_snippet(text, width))
+            for rid, rsrc, rtext in zip(c["id"], c["source"], c["text"], strict=True):
+                lines.append(f"  removed {rid} [{rsrc}]")
+                lines.append(_snippet(rtext, width))
         return "\n".join(lines)
     if step is None and reason is None:
         lines.append("rejected documents per step and reason (pick one with --step and --reason):")

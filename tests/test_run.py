@@ -175,7 +175,8 @@ def test_inspect(corpus):
     out = str(corpus / "out")
     assert "--step read --reason empty: 1" in run_cli("inspect", out).stdout
     assert "a-empty" in run_cli("inspect", out, "--step", "read", "--reason", "empty", "-n", "5").stdout
-    assert "duplicates a3" in run_cli("inspect", out, "--duplicates", "-n", "20").stdout
+    shown = run_cli("inspect", out, "--duplicates", "-n", "20").stdout
+    assert "kept a3 " in shown and "removed a-dup" in shown
     assert "part-1.jsonl line 21: malformed_json" in run_cli("inspect", out, "--quarantine").stdout
     bad = run_cli("inspect", out, "--step", "nope", check=False)
     assert bad.returncode == 2 and "read/empty" in bad.stderr

@@ -26,21 +26,34 @@ static inline uint32_t fmix32(uint32_t h) {
 #define DISPATCH
 #endif
 
+#define BLOCK 32 /* permutations kept in registers while a document's shingles stream past */
+
 DISPATCH
-static void affine32_loop(const uint32_t *h, Py_ssize_t n_hashes, const int64_t *off, Py_ssize_t n_docs,
-                          const uint32_t *pa, const uint32_t *pb, Py_ssize_t n_perm, uint32_t *sig) {
+static void affine32_loop(const uint32_t *x, const int64_t *off, Py_ssize_t n_docs, const uint32_t *pa,
+                          const uint32_t *pb, Py_ssize_t n_perm, uint32_t *sig) {
     for (Py_ssize_t d = 0; d < n_docs; d++) {
         uint32_t *s = sig + d * n_perm;
-        for (Py_ssize_t k = 0; k < n_perm; k++) s[k] = 0xFFFFFFFFu;
         int64_t lo = off[d], hi = off[d + 1];
-        if (lo < 0) lo = 0;
-        if (hi > n_hashes) hi = n_hashes;
-        for (int64_t i = lo; i < hi; i++) {
-            uint32_t x = fmix32(h[i]);
-            for (Py_ssize_t k = 0; k < n_perm; k++) {
-                uint32_t v = pa[k] * x + pb[k];
-                s[k] = v < s[k] ? v : s[k];
+        Py_ssize_t kb = 0;
+        for (; kb + BLOCK <= n_perm; kb += BLOCK) {
+            uint32_t acc[BLOCK], a[BLOCK], b[BLOCK];
+            for (int k = 0; k < BLOCK; k++) { acc[k] = 0xFFFFFFFFu; a[k] = pa[kb + k]; b[k] = pb[kb + k]; }
+            for (int64_t i = lo; i < hi; i++) {
+                uint32_t v = x[i];
+                for (int k = 0; k < BLOCK; k++) {
+                    uint32_t t = a[k] * v + b[k];
+                    acc[k] = t < acc[k] ? t : acc[k];
+                }
             }
+            memcpy(s + kb, acc, sizeof(acc));
+        }
+        for (Py_ssize_t k = kb; k < n_perm; k++) {  /* the remainder when num_perm is not a multiple */
+            uint32_t m = 0xFFFFFFFFu;
+            for (int64_t i = lo; i < hi; i++) {
+                uint32_t t = pa[k] * x[i] + pb[k];
+                m = t < m ? t : m;
+            }
+            s[k] = m;
         }
     }
 }
@@ -60,9 +73,23 @@ static PyObject *affine32(PyObject *self, PyObject *args) {
     const uint32_t *pa = (const uint32_t *)a.buf, *pb = (const uint32_t *)b.buf;
     uint32_t *sig = (uint32_t *)out.buf;
     Py_ssize_t n_hashes = hashes.len / 4;
+    /* validate the offsets, then pre-mix every hash once (datasketch applies fmix32 before permuting) */
+    for (Py_ssize_t d = 0; d <= n_docs; d++) {
+        if (off[d] < 0 || off[d] > n_hashes || (d > 0 && off[d] < off[d - 1])) {
+            PyErr_SetString(PyExc_ValueError, "affine32: offsets must rise from 0 to len(hashes)");
+            goto done;
+        }
+    }
+    uint32_t *x = (uint32_t *)PyMem_RawMalloc((size_t)(n_hashes > 0 ? n_hashes : 1) * sizeof(uint32_t));
+    if (x == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
     Py_BEGIN_ALLOW_THREADS
-    affine32_loop(h, n_hashes, off, n_docs, pa, pb, n_perm, sig);
+    for (Py_ssize_t i = 0; i < n_hashes; i++) x[i] = fmix32(h[i]);
+    affine32_loop(x, off, n_docs, pa, pb, n_perm, sig);
     Py_END_ALLOW_THREADS
+    PyMem_RawFree(x);
     result = Py_None;
     Py_INCREF(result);
 done:
