@@ -26,7 +26,7 @@ import numpy as np
 import polars as pl
 
 from dataprep.dedup.minhash import MinHashDedup, jaccard, shingles
-from dataprep.io.readers import read_documents
+from dataprep.io import read_frame
 
 ROOT = Path(__file__).resolve().parent.parent
 BUCKETS = [0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0001]
@@ -66,8 +66,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     rng = random.Random(args.seed)
-    docs = pl.concat([pl.from_arrow(t) for s in ("reference", "web") for t in read_documents(
-        [str(ROOT / "sample_data" / s)])]).select("text")
+    docs = read_frame([str(ROOT / "sample_data" / s) for s in ("reference", "web")]).select("text")
     docs = docs.filter(pl.col("text").str.split(" ").list.len() >= 80).unique(maintain_order=True)
     # drop bases that are already near copies of each other, so every planted pair is the only true pair
     step = MinHashDedup(threshold=0.5)

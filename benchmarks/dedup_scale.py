@@ -27,9 +27,9 @@ ROOT = HERE.parent
 
 
 def vocabulary() -> pl.Series:
-    from dataprep.io.readers import read_documents
+    from dataprep.io import read_frame
 
-    words = pl.concat([pl.from_arrow(t) for t in read_documents([str(ROOT / "sample_data" / "reference")])])
+    words = read_frame([str(ROOT / "sample_data" / "reference")])
     return (words.select(pl.col("text").str.to_lowercase().str.extract_all(r"[a-z]{2,}")).explode("text")
             .get_column("text").value_counts(sort=True).get_column("text").head(20000))
 

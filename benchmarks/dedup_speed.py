@@ -36,15 +36,13 @@ import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 
 from dataprep.dedup.minhash import MinHashDedup, shingles, signatures  # noqa: E402
-from dataprep.io.readers import read_documents  # noqa: E402
+from dataprep.io import read_frame  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def corpus(n_docs: int) -> pl.DataFrame:
-    tables = [pl.from_arrow(t) for s in ("web", "reference", "contacts")
-              for t in read_documents([str(ROOT / "sample_data" / s)])]
-    docs = pl.concat(tables).select("id", "text", "source", "meta")
+    docs = read_frame([str(ROOT / "sample_data" / s) for s in ("web", "reference", "contacts")])
     docs = pl.concat([docs] * -(-n_docs // docs.height)).head(n_docs)
     return docs.with_columns(pl.format("{}-{}", pl.col("id"), pl.int_range(pl.len())).alias("id"))
 

@@ -32,7 +32,7 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 
-from dataprep.io.readers import read_documents  # noqa: E402
+from dataprep.io import read_frame  # noqa: E402
 from dataprep.lm import lm_normalize  # noqa: E402
 from filters import (  # noqa: E402
     BoilerplateLines,
@@ -53,8 +53,7 @@ SAMPLES = ["web", "reference", "contacts", "notes"]
 
 
 def corpus(n_docs: int) -> pl.DataFrame:
-    tables = [pl.from_arrow(t) for s in SAMPLES for t in read_documents([str(ROOT / "sample_data" / s)])]
-    docs = pl.concat(tables).select("id", "text", "source", "meta")
+    docs = read_frame([str(ROOT / "sample_data" / s) for s in SAMPLES])
     reps = -(-n_docs // docs.height)
     return pl.concat([docs] * reps).head(n_docs)
 

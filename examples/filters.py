@@ -14,7 +14,7 @@ sys.path[:] = [p for p in sys.path if not (Path(p or ".").resolve() / "filters.p
 
 import polars as pl  # noqa: E402
 
-from dataprep.io import read_documents  # noqa: E402
+from dataprep.io import read_frame  # noqa: E402
 from filters import (  # noqa: E402
     FineWebQuality,
     GopherQuality,
@@ -24,7 +24,7 @@ from filters import (  # noqa: E402
 )
 
 ROOT = Path(__file__).resolve().parent.parent if "__file__" in globals() else Path.cwd()
-docs = pl.concat(pl.from_arrow(t) for t in read_documents([str(ROOT / "sample_data" / "web")]))
+docs = read_frame([str(ROOT / "sample_data" / "web")])
 print(docs.height, "documents")
 
 # %% Annotate: every filter adds its score columns and keeps every row

@@ -9,7 +9,16 @@ import dataclasses
 import polars as pl
 
 from dataprep.step import Step, register
-from filters.text import TERMINAL_RE, TOKEN_RE, dup_elements, first_reason, list_frac, safe_div, text_col
+from filters.text import (
+    TERMINAL_RE,
+    TOKEN_RE,
+    dup_elements,
+    first_reason,
+    list_frac,
+    safe_div,
+    text_col,
+    threshold_rules,
+)
 
 
 @register
@@ -51,17 +60,15 @@ class FineWebQuality(Step):
         )
 
     def reason_expr(self, df: pl.DataFrame) -> pl.Expr | None:
-        c = pl.col
-        rules: list[tuple[pl.Expr, str]] = [(c("_fineweb_lines") == 0, "empty")]
+        rules = [(pl.col("_fineweb_lines") == 0, "empty")]
         if self.line_punct_thr is not None:
-            low = c("fineweb_line_punct") < self.line_punct_thr
+            low = pl.col("fineweb_line_punct") < self.line_punct_thr
             if self.line_punct_exclude_zero:
-                low = low & (c("fineweb_line_punct") > 0)
+                low = low & (pl.col("fineweb_line_punct") > 0)
             rules.append((low, "line_punct_ratio"))
-        if self.short_line_thr is not None:
-            rules.append((c("fineweb_short_lines") > self.short_line_thr, "short_line_ratio"))
-        if self.char_duplicates_ratio is not None:
-            rules.append((c("fineweb_dup_line_chars") > self.char_duplicates_ratio, "char_dup_ratio"))
-        if self.max_newline_ratio is not None:
-            rules.append((c("fineweb_newline_ratio") > self.max_newline_ratio, "list_ratio"))
+        rules += threshold_rules([
+            ("fineweb_short_lines", ">", self.short_line_thr, "short_line_ratio"),
+            ("fineweb_dup_line_chars", ">", self.char_duplicates_ratio, "char_dup_ratio"),
+            ("fineweb_newline_ratio", ">", self.max_newline_ratio, "list_ratio"),
+        ])
         return first_reason(rules)

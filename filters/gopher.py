@@ -14,7 +14,18 @@ import numpy as np
 import polars as pl
 
 from dataprep.step import Step, register
-from filters.text import CJK_CLASS, CJK_RE, TOKEN_RE, WORD_RE, dup_elements, first_reason, list_frac, safe_div, text_col
+from filters.text import (
+    CJK_CLASS,
+    CJK_RE,
+    TOKEN_RE,
+    WORD_RE,
+    dup_elements,
+    first_reason,
+    list_frac,
+    safe_div,
+    text_col,
+    threshold_rules,
+)
 
 #: Gopher's stop words (Rae et al. 2021, appendix A.1.1: "the, be, to, of, and, that, have, with").
 GOPHER_STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
@@ -95,29 +106,19 @@ class GopherQuality(Step):
         )
 
     def reason_expr(self, df: pl.DataFrame) -> pl.Expr | None:
-        c = pl.col
-        rules: list[tuple[pl.Expr, str]] = []
-        if self.min_doc_words:
-            rules.append((c("gopher_words") < self.min_doc_words, "short_doc"))
-        if self.max_doc_words:
-            rules.append((c("gopher_words") > self.max_doc_words, "long_doc"))
-        if self.min_avg_word_length:
-            rules.append((c("gopher_avg_word_length") < self.min_avg_word_length, "short_words"))
-        if self.max_avg_word_length:
-            rules.append((c("gopher_avg_word_length") > self.max_avg_word_length, "long_words"))
-        if self.max_symbol_word_ratio:
-            rules.append((c("gopher_hash_ratio") > self.max_symbol_word_ratio, "hash_ratio"))
-            rules.append((c("gopher_ellipsis_ratio") > self.max_symbol_word_ratio, "ellipsis_ratio"))
-        if self.max_bullet_lines_ratio:
-            rules.append((c("gopher_bullet_lines") > self.max_bullet_lines_ratio, "bullet_lines"))
-        if self.max_ellipsis_lines_ratio:
-            rules.append((c("gopher_ellipsis_lines") > self.max_ellipsis_lines_ratio, "ellipsis_lines"))
-        if self.min_alpha_words_ratio:
-            rules.append((c("gopher_alpha_words") < self.min_alpha_words_ratio, "few_alpha_words"))
-        if self.min_stop_words:
-            rules.append((c("gopher_stop_words") < self.min_stop_words, "few_stop_words"))
         # a null measure (e.g. mean word length of a CJK document) never fails its rule
-        return first_reason([(cond.fill_null(False), r) for cond, r in rules])
+        return first_reason(threshold_rules([
+            ("gopher_words", "<", self.min_doc_words, "short_doc"),
+            ("gopher_words", ">", self.max_doc_words, "long_doc"),
+            ("gopher_avg_word_length", "<", self.min_avg_word_length, "short_words"),
+            ("gopher_avg_word_length", ">", self.max_avg_word_length, "long_words"),
+            ("gopher_hash_ratio", ">", self.max_symbol_word_ratio, "hash_ratio"),
+            ("gopher_ellipsis_ratio", ">", self.max_symbol_word_ratio, "ellipsis_ratio"),
+            ("gopher_bullet_lines", ">", self.max_bullet_lines_ratio, "bullet_lines"),
+            ("gopher_ellipsis_lines", ">", self.max_ellipsis_lines_ratio, "ellipsis_lines"),
+            ("gopher_alpha_words", "<", self.min_alpha_words_ratio, "few_alpha_words"),
+            ("gopher_stop_words", "<", self.min_stop_words, "few_stop_words"),
+        ]))
 
 
 def _greedy_duplicates(doc: np.ndarray, pos: np.ndarray, key: np.ndarray, chars: np.ndarray, n: int,
@@ -254,18 +255,11 @@ class GopherRepetition(Step):
         return pl.DataFrame(cols)
 
     def reason_expr(self, df: pl.DataFrame) -> pl.Expr | None:
-        c = pl.col
-        rules: list[tuple[pl.Expr, str]] = []
-        if self.dup_para_frac:
-            rules.append((c("gopher_dup_para_frac") > self.dup_para_frac, "dup_para_frac"))
-        if self.dup_para_char_frac:
-            rules.append((c("gopher_dup_para_char_frac") > self.dup_para_char_frac, "dup_para_char_frac"))
-        if self.dup_line_frac:
-            rules.append((c("gopher_dup_line_frac") > self.dup_line_frac, "dup_line_frac"))
-        if self.dup_line_char_frac:
-            rules.append((c("gopher_dup_line_char_frac") > self.dup_line_char_frac, "dup_line_char_frac"))
-        for n, frac in sorted(self.top_n_grams.items()):
-            rules.append(((c(f"gopher_top_{n}_gram") > frac).fill_null(False), f"top_{n}_gram"))
-        for n, frac in sorted(self.dup_n_grams.items()):
-            rules.append(((c(f"gopher_dup_{n}_gram") > frac).fill_null(False), f"dup_{n}_gram"))
-        return first_reason(rules)
+        return first_reason(threshold_rules([
+            ("gopher_dup_para_frac", ">", self.dup_para_frac, "dup_para_frac"),
+            ("gopher_dup_para_char_frac", ">", self.dup_para_char_frac, "dup_para_char_frac"),
+            ("gopher_dup_line_frac", ">", self.dup_line_frac, "dup_line_frac"),
+            ("gopher_dup_line_char_frac", ">", self.dup_line_char_frac, "dup_line_char_frac"),
+            *[(f"gopher_top_{n}_gram", ">", f, f"top_{n}_gram") for n, f in sorted(self.top_n_grams.items())],
+            *[(f"gopher_dup_{n}_gram", ">", f, f"dup_{n}_gram") for n, f in sorted(self.dup_n_grams.items())],
+        ]))

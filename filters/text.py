@@ -78,6 +78,18 @@ def safe_div(num: pl.Expr, den: pl.Expr) -> pl.Expr:
     return pl.when(den > 0).then(num.cast(pl.Float64) / den).otherwise(0.0)
 
 
+def threshold_rules(specs: list[tuple[str, str, float | None, str]]) -> list[tuple[pl.Expr, str]]:
+    """Rules from ``(column, "<" or ">", threshold, reason)``; a null or zero threshold turns its rule off, as
+    the reference implementations do. A null measure never fails its rule."""
+    rules = []
+    for column, op, threshold, reason in specs:
+        if not threshold:
+            continue
+        cond = pl.col(column) < threshold if op == "<" else pl.col(column) > threshold
+        rules.append((cond.fill_null(False), reason))
+    return rules
+
+
 def first_reason(rules: list[tuple[pl.Expr, str]]) -> pl.Expr | None:
     """The reason of the first rule whose condition holds (null when none does): rules are checked in order,
     as the reference implementations return at the first failing rule."""

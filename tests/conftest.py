@@ -75,3 +75,17 @@ def corpus(tmp_path: Path) -> Path:
     c = [{"text": "document number 0 about topic 0", "title": "t"}]
     write_jsonl(tmp_path / "data/b/x.jsonl.zst", c, "zstd")
     return tmp_path
+
+
+def run_with_1_and_2_workers(tmp_path: Path, files: dict[str, list], steps: list) -> dict:
+    """Write JSONL ``files`` under tmp_path/d, run ``steps`` with 1 and with 2 workers, assert the two outputs
+    are byte-identical and the counts balance; return stats.json of the run."""
+    for name, rows in files.items():
+        write_jsonl(tmp_path / "d" / name, rows)
+    recipe = write_recipe(tmp_path / "r.yaml", [{"name": "d", "paths": ["d/"]}], steps=steps)
+    run_cli("run", str(recipe), "-o", str(tmp_path / "o1"), "-w", "1", "-q")
+    run_cli("run", str(recipe), "-o", str(tmp_path / "o2"), "-w", "2", "-q")
+    assert tree_digest(tmp_path / "o1") == tree_digest(tmp_path / "o2")
+    stats = json.loads((tmp_path / "o1" / "stats.json").read_text())
+    assert_balanced(stats)
+    return stats

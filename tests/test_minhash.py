@@ -3,14 +3,13 @@ partitioned (out-of-core) grouping, and end-to-end determinism."""
 
 from __future__ import annotations
 
-import json
 import random
 import re
 
 import numpy as np
 import polars as pl
 import pytest
-from conftest import ROOT, assert_balanced, run_cli, tree_digest, write_jsonl, write_recipe
+from conftest import ROOT, run_cli, run_with_1_and_2_workers
 from datasketch import MinHash, MinHashLSH
 
 from dataprep.dedup import MinHashDedup, MinHashDeduplicator, optimal_bands, shingle_hash32
@@ -118,15 +117,8 @@ def test_partitioned_grouping_equals_in_memory(planted, tmp_path):
 
 def test_recipe_minhash_workers_and_stats(tmp_path, planted):
     rows = planted.drop("source").to_dicts()
-    write_jsonl(tmp_path / "d/a.jsonl", rows[:30])
-    write_jsonl(tmp_path / "d/b.jsonl", rows[30:])
-    recipe = write_recipe(tmp_path / "r.yaml", [{"name": "d", "paths": ["d/"]}],
-                          steps=[{"minhash_dedup": {"threshold": 0.8}}])
-    run_cli("run", str(recipe), "-o", str(tmp_path / "o1"), "-w", "1", "-q")
-    run_cli("run", str(recipe), "-o", str(tmp_path / "o2"), "-w", "2", "-q")
-    assert tree_digest(tmp_path / "o1") == tree_digest(tmp_path / "o2")
-    stats = json.loads((tmp_path / "o1" / "stats.json").read_text())
-    assert_balanced(stats)
+    stats = run_with_1_and_2_workers(tmp_path, {"a.jsonl": rows[:30], "b.jsonl": rows[30:]},
+                                     [{"minhash_dedup": {"threshold": 0.8}}])
     entry = stats["by_step"]["minhash_dedup"]
     found = MinHashDedup().split(planted)[1].height  # the notebook face decides exactly as the run does
     assert entry["duplicates"] == found and entry["clusters"] == found and entry["cluster_sizes"] == {"2": found}
@@ -168,14 +160,7 @@ def test_paragraph_dedup_in_a_recipe(tmp_path):
     rows = [{"id": f"d{i}", "text": f"Unique opening number {'abcdefghij'[i]}.\nSubscribe to our newsletter!"}
             for i in range(10)]
     rows.append({"id": "all-repeat", "text": "Subscribe to our newsletter!"})
-    write_jsonl(tmp_path / "d/a.jsonl", rows[:6])
-    write_jsonl(tmp_path / "d/b.jsonl", rows[6:])
-    recipe = write_recipe(tmp_path / "r.yaml", [{"name": "d", "paths": ["d/"]}], steps=["paragraph_dedup"])
-    run_cli("run", str(recipe), "-o", str(tmp_path / "o1"), "-w", "1", "-q")
-    run_cli("run", str(recipe), "-o", str(tmp_path / "o2"), "-w", "2", "-q")
-    assert tree_digest(tmp_path / "o1") == tree_digest(tmp_path / "o2")
-    stats = json.loads((tmp_path / "o1" / "stats.json").read_text())
-    assert_balanced(stats)
+    stats = run_with_1_and_2_workers(tmp_path, {"a.jsonl": rows[:6], "b.jsonl": rows[6:]}, ["paragraph_dedup"])
     entry = stats["by_step"]["paragraph_dedup"]
     assert entry["counters"]["units_removed"] == 10 and entry["counters"]["documents_edited"] == 10
     assert stats["by_reason"] == {"paragraph_dedup/empty_after_dedup": 1}

@@ -566,3 +566,12 @@ def read_documents(patterns: list[str], text_field: str = "text", fmt: str | Non
                 docs = df.to_arrow()
             if docs.num_rows:
                 yield docs
+
+
+def read_frame(patterns: list[str], text_field: str = "text", fmt: str | None = None) -> pl.DataFrame:
+    """All documents of ``patterns`` in one polars DataFrame (``id``, ``text``, ``source``, ``meta``): for
+    notebooks and benchmarks on small data; recipes stream instead."""
+    tables = [pl.from_arrow(t) for t in read_documents(patterns, text_field=text_field, fmt=fmt)]
+    if not tables:
+        return pl.DataFrame(schema={"id": pl.String, "text": pl.String, "source": pl.String, "meta": pl.String})
+    return pl.concat(tables, how="vertical_relaxed")
