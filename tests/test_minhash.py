@@ -167,3 +167,18 @@ def test_paragraph_dedup_in_a_recipe(tmp_path):
     kept = pl.read_ipc(sorted((tmp_path / "o1" / "kept").glob("*.arrow"))[0])
     assert kept.filter(pl.col("id") == "d0")["text"][0].endswith("newsletter!")
     assert kept.filter(pl.col("id") == "d1")["text"][0] == "Unique opening number b."
+
+
+def test_compiled_kernel_equals_numpy(monkeypatch):
+    import dataprep.dedup.minhash as mh
+
+    if mh._kernels is None:
+        pytest.skip("the C kernel is not built here; numpy is what runs")
+    df = pl.read_parquet(REF)
+    doc, hashes = shingles(df, 5)
+    for num_perm in (128, 100, 7):
+        fast = signatures(doc, hashes, df.height, num_perm, 3)
+        monkeypatch.setattr(mh, "_kernels", None)
+        slow = signatures(doc, hashes, df.height, num_perm, 3)
+        monkeypatch.undo()
+        assert np.array_equal(fast, slow), num_perm
