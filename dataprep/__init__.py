@@ -2,39 +2,61 @@
 
 Public API::
 
-    from dataprep import load_recipe, run_recipe, ExactDedup, Step, GlobalStep, read_file
+    from dataprep import load_recipe, run_recipe, ExactDedup, MinHashDeduplicator, Step, GlobalStep, read_file
+    from dataprep import plan_mixture, pack, PackedDataset
+
+Names are imported on first use (PEP 562), so ``dataprep.shards`` and ``dataprep.train`` load with numpy and
+torch alone on machines without the cleaning dependencies.
 """
 
-from dataprep.dedup import ExactDedup
-from dataprep.errors import DataprepError, InputError, RecipeError
-from dataprep.executor import RunResult, run_recipe
-from dataprep.io import ReadOptions, ShardWriter, expand_paths, read_documents, read_file, read_table
-from dataprep.lm import train_lm
-from dataprep.recipe import Recipe, load_recipe
-from dataprep.schema import DOC_SCHEMA
-from dataprep.step import REGISTRY, GlobalStep, Step, register
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "DOC_SCHEMA",
-    "REGISTRY",
-    "DataprepError",
-    "ExactDedup",
-    "GlobalStep",
-    "InputError",
-    "ReadOptions",
-    "Recipe",
-    "RecipeError",
-    "RunResult",
-    "ShardWriter",
-    "Step",
-    "expand_paths",
-    "load_recipe",
-    "read_documents",
-    "read_file",
-    "read_table",
-    "register",
-    "run_recipe",
-    "train_lm",
-]
+_EXPORTS = {
+    "DOC_SCHEMA": "dataprep.schema",
+    "REGISTRY": "dataprep.step",
+    "DataprepError": "dataprep.errors",
+    "ExactDedup": "dataprep.dedup",
+    "GlobalStep": "dataprep.step",
+    "InputError": "dataprep.errors",
+    "MinHashDeduplicator": "dataprep.dedup",
+    "PackedDataset": "dataprep.shards",
+    "ParagraphDedup": "dataprep.dedup",
+    "ReadOptions": "dataprep.io",
+    "Recipe": "dataprep.recipe",
+    "RecipeError": "dataprep.errors",
+    "RunResult": "dataprep.executor",
+    "ShardWriter": "dataprep.io",
+    "Step": "dataprep.step",
+    "expand_paths": "dataprep.io",
+    "load_recipe": "dataprep.recipe",
+    "pack": "dataprep.pack",
+    "plan_mixture": "dataprep.mixing",
+    "read_documents": "dataprep.io",
+    "read_file": "dataprep.io",
+    "read_frame": "dataprep.io",
+    "read_table": "dataprep.io",
+    "register": "dataprep.step",
+    "run_mixture": "dataprep.mixing",
+    "run_recipe": "dataprep.executor",
+    "train_bpe": "dataprep.tokenizer",
+    "train_lm": "dataprep.lm",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'dataprep' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -10,10 +10,14 @@ import dataclasses
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from dataprep.errors import DataprepError
+
+if TYPE_CHECKING:
+    from dataprep.recipe import Recipe
 
 
 class _Group(click.Group):
@@ -64,9 +68,34 @@ def run(recipe: Path, workers: int | None, output: Path | None, fmt: str | None,
         click.echo(f"{result.output} already holds the finished output of this recipe (use --overwrite to redo it)")
     click.echo(summary_table(result.stats, None if result.skipped else result.seconds))
     click.echo(f"\noutput: {result.output} (stats.json, kept/, rejected/, duplicates/, quarantine/)")
+    if rec.tokenizer is not None:
+        _after_run(rec, result.output, quiet, overwrite)
     if strict and result.stats["counts"]["quarantined"]:
         click.echo(f"strict: {result.stats['counts']['quarantined']} records were quarantined", err=True)
         sys.exit(1)
+
+
+def _after_run(rec: Recipe, output: Path, quiet: bool, overwrite: bool) -> None:
+    """The recipe's tokenizer and pack sections, on the kept shards of the finished run."""
+    from dataprep.pack import pack
+    from dataprep.tokenizer import train_bpe
+
+    tok = rec.tokenizer
+    kept = [str(Path(output) / "kept")]
+    tok_path = tok.path or Path(output) / "tokenizer" / "tokenizer.json"
+    if not tok_path.exists():
+        if tok.vocab_size is None:
+            raise DataprepError(f"tokenizer {tok_path} does not exist and the recipe gives no vocab_size to train it")
+        info = train_bpe(kept, tok.vocab_size, tok_path, tok.special_tokens)
+        click.echo(f"\ntokenizer: trained {info['tokenizer']} (vocabulary {info['vocab_size']:,}) on "
+                   f"{info['documents']:,} kept documents")
+    if rec.pack is not None:
+        pack_out = rec.pack.output or Path(output) / "packed"
+        m = pack(kept, tok_path, pack_out, seq_len=rec.pack.seq_len, val_fraction=rec.pack.val_fraction,
+                 eos=(tok.special_tokens or ["<|endoftext|>"])[0], quiet=quiet, overwrite=overwrite)
+        tr, va = m["splits"]["train"], m["splits"]["val"]
+        click.echo(f"pack: {pack_out}: train {tr['n_tokens']:,} tokens ({tr['n_windows']:,} windows of "
+                   f"{rec.pack.seq_len}), val {va['n_tokens']:,} tokens, {m['dtype']}")
 
 
 @main.group()
@@ -217,6 +246,108 @@ def classifier_train(positive: tuple[str, ...], negative: tuple[str, ...], out: 
                             epoch=epoch, lr=lr, word_ngrams=word_ngrams, seed=seed)
     click.echo(f"{info['model']}: {info['positive']:,} positive, {info['negative']:,} negative documents, "
                f"lr {info['lr']}")
+
+
+@main.group()
+def mix() -> None:
+    """Plan and draw source mixtures in tokens, with epochs per source."""
+
+
+@mix.command("plan")
+@click.argument("mixture", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def mix_plan(mixture: Path) -> None:
+    """Print tokens available, weight, tokens to draw and epochs per source of MIXTURE (YAML)."""
+    import warnings
+
+    from dataprep.mixing import count_tokens, format_plan, load_mixture, plan_mixture
+
+    mx = load_mixture(mixture)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        plan = plan_mixture(count_tokens(mx), {s.name: s.weight for s in mx.sources}, mx.total_tokens,
+                            mx.max_epochs)
+    click.echo(f"{mx.name}: {mx.total_tokens:,} tokens")
+    click.echo(format_plan(plan))
+    for w in caught:
+        click.echo(f"warning: {w.message}", err=True)
+
+
+@mix.command("run")
+@click.argument("mixture", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--output", "-o", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for the mixed Arrow shards and mix.json.")
+def mix_run(mixture: Path, output: Path) -> None:
+    """Draw the mixture: whole passes over small sources plus a seeded random fraction, at document level."""
+    from dataprep.mixing import load_mixture, run_mixture
+
+    report = run_mixture(load_mixture(mixture), output)
+    click.echo(f"{'source':<16}{'planned share':>14}{'realized share':>15}{'tokens':>14}{'epochs':>8}")
+    for name, e in report["sources"].items():
+        click.echo(f"{name:<16}{e['planned_share']:>14.4f}{e['realized_share']:>15.4f}{e['realized_tokens']:>14,}"
+                   f"{e['epochs']:>8.3f}")
+    click.echo(f"{report['realized_total_tokens']:,} tokens in {output} (mix.json has the details)")
+
+
+@main.group()
+def tokenizer() -> None:
+    """Train a byte-level BPE tokenizer, or extend one with new tokens for a language."""
+
+
+@tokenizer.command("train")
+@click.option("--input", "inputs", multiple=True, required=True, help="Cleaned shards: files, folders, globs.")
+@click.option("--vocab-size", type=click.IntRange(300), default=32000, show_default=True)
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="tokenizer.json to write (or a folder).")
+@click.option("--special", multiple=True, help="Special tokens (default: <|endoftext|> <|pad|>); the first is EOS.")
+@click.option("--min-frequency", type=click.IntRange(1), default=2, show_default=True)
+@click.option("--limit-docs", type=click.IntRange(1), default=None, help="Train on the first N documents only.")
+def tokenizer_train(inputs: tuple[str, ...], vocab_size: int, out: Path, special: tuple[str, ...],
+                    min_frequency: int, limit_docs: int | None) -> None:
+    """Train a byte-level BPE on INPUT, streaming (the corpus is never held in memory)."""
+    from dataprep.tokenizer import train_bpe
+
+    info = train_bpe(list(inputs), vocab_size, out, list(special) or None, min_frequency, limit_docs)
+    click.echo(f"{info['tokenizer']}: vocabulary {info['vocab_size']:,}, trained on {info['documents']:,} documents")
+
+
+@tokenizer.command("extend")
+@click.argument("base", type=click.Path(exists=True, path_type=Path))
+@click.argument("corpus", nargs=-1, required=True)
+@click.option("--add", "add", type=click.IntRange(1), required=True, help="How many new tokens to add.")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="tokenizer.json to write.")
+def tokenizer_extend(base: Path, corpus: tuple[str, ...], add: int, out: Path) -> None:
+    """Add the ADD most useful tokens for CORPUS's language to BASE (as Chinese-LLaMA did for LLaMA)."""
+    from dataprep.tokenizer import extend
+
+    info = extend(base, list(corpus), add, out)
+    click.echo(f"{info['tokenizer']}: added {info['added']:,} tokens (vocabulary {info['vocab_size']:,}); "
+               f"tokens per character on {info['held_out_documents']:,} held-out documents: "
+               f"{info['tokens_per_char_before']:.3f} -> {info['tokens_per_char_after']:.3f}")
+    click.echo(f"examples: {' '.join(info['examples'])}")
+
+
+@main.command("pack")
+@click.option("--input", "inputs", multiple=True, required=True, help="Cleaned or mixed shards: files, folders.")
+@click.option("--tokenizer", "tok", required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--seq-len", type=click.IntRange(1), default=2048, show_default=True)
+@click.option("--output", "-o", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--val-fraction", type=click.FloatRange(0, 1, max_open=True), default=0.005, show_default=True,
+              help="Documents held out for validation (chosen by a hash of their id).")
+@click.option("--eos", default="<|endoftext|>", show_default=True, help="The token appended to each document.")
+@click.option("--overwrite", is_flag=True, help="Replace a pack of other settings in the output folder.")
+@click.option("--quiet", "-q", is_flag=True)
+def pack_cmd(inputs: tuple[str, ...], tok: Path, seq_len: int, output: Path, val_fraction: float, eos: str,
+             overwrite: bool, quiet: bool) -> None:
+    """Tokenize INPUT and write packed token shards (uint16/uint32 tokens, document index, manifest).
+
+    Resumable: rerun the same command after an interruption."""
+    from dataprep.pack import pack
+
+    m = pack(list(inputs), tok, output, seq_len=seq_len, val_fraction=val_fraction, eos=eos, quiet=quiet,
+             overwrite=overwrite)
+    for split, info in m["splits"].items():
+        click.echo(f"{split}: {info['n_tokens']:,} tokens, {info['n_docs']:,} documents, {info['n_windows']:,} "
+                   f"windows of {seq_len}")
+    click.echo(f"{output} ({m['dtype']}, tokenizer sha256 {m['tokenizer']['sha256'][:12]})")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -122,6 +122,25 @@ class OutputConfig:
 
 
 @dataclasses.dataclass
+class TokenizerConfig:
+    """Use the tokenizer at ``path``; when it does not exist and ``vocab_size`` is set, train it on the kept
+    shards first. Without ``path``: ``OUT/tokenizer/tokenizer.json``, trained with the run."""
+
+    path: Path | None
+    vocab_size: int | None = None
+    special_tokens: list[str] | None = None
+
+
+@dataclasses.dataclass
+class PackConfig:
+    """Pack the kept shards into ``output`` (default ``OUT/packed``)."""
+
+    output: Path | None
+    seq_len: int = 2048
+    val_fraction: float = 0.005
+
+
+@dataclasses.dataclass
 class Recipe:
     """A validated recipe: every source has files, every step is built, the output is known."""
 
@@ -133,6 +152,8 @@ class Recipe:
     output: OutputConfig
     max_doc_bytes: int = DEFAULT_MAX_DOC_BYTES
     workers: int = 0
+    tokenizer: TokenizerConfig | None = None
+    pack: PackConfig | None = None
 
     def fingerprint(self) -> str:
         """A hash of everything that determines the output: inputs (names and sizes), steps, seed, format."""
@@ -254,8 +275,8 @@ def load_recipe(path: str | Path, output: str | Path | None = None, fmt: str | N
         raise RecipeError(f"{path}: invalid YAML: {exc}") from None
     if not isinstance(doc, dict):
         raise RecipeError(f"{path}:1: a recipe is a mapping with 'sources', 'steps' and 'output'")
-    ctx.check_keys(doc, ["name", "description", "seed", "sources", "steps", "output", "limits", "executor"],
-                   "the recipe")
+    ctx.check_keys(doc, ["name", "description", "seed", "sources", "steps", "output", "limits", "executor",
+                         "tokenizer", "pack"], "the recipe")
     base = path.parent
     seed = doc.get("seed", 0)
     if not check_type(seed, int):
@@ -277,8 +298,44 @@ def load_recipe(path: str | Path, output: str | Path | None = None, fmt: str | N
     workers = executor.get("workers", 0)
     if not check_type(workers, int) or workers < 0:
         ctx.fail(_line_of(executor, "workers"), f"'workers' must be an integer >= 0 (0: all cores), got {workers!r}")
+    tokenizer, pack = _load_after(ctx, doc, base)
     return Recipe(path=path, name=str(doc.get("name", path.stem)), seed=seed, sources=sources, steps=steps,
-                  output=out, max_doc_bytes=max_doc, workers=workers)
+                  output=out, max_doc_bytes=max_doc, workers=workers, tokenizer=tokenizer, pack=pack)
+
+
+def _load_after(ctx: _Ctx, doc: dict, base: Path) -> tuple[TokenizerConfig | None, PackConfig | None]:
+    """The optional ``tokenizer`` and ``pack`` sections: what runs on the kept shards after cleaning."""
+    tok_doc, pack_doc = doc.get("tokenizer"), doc.get("pack")
+    tokenizer = pack = None
+    if tok_doc is not None:
+        if not isinstance(tok_doc, dict) or ("path" not in tok_doc and "vocab_size" not in tok_doc):
+            ctx.fail(_line_of(doc, "tokenizer"), "'tokenizer' needs 'path' (a tokenizer.json to use) or 'vocab_size' "
+                                                 "(to train one on the kept documents)")
+        ctx.check_keys(tok_doc, ["path", "vocab_size", "special_tokens"], "tokenizer")
+        vocab = tok_doc.get("vocab_size")
+        if vocab is not None and (not check_type(vocab, int) or vocab < 300):
+            ctx.fail(_line_of(tok_doc, "vocab_size"), f"'vocab_size' must be an integer >= 300, got {vocab!r}")
+        special = tok_doc.get("special_tokens")
+        if special is not None and not check_type(special, list[str]):
+            ctx.fail(_line_of(tok_doc, "special_tokens"), "'special_tokens' must be a list of strings")
+        tok_path = (base / str(tok_doc["path"])).resolve() if "path" in tok_doc else None
+        tokenizer = TokenizerConfig(path=tok_path, vocab_size=vocab,
+                                    special_tokens=list(special) if special else None)
+    if pack_doc is not None:
+        if not isinstance(pack_doc, dict):
+            ctx.fail(_line_of(doc, "pack"), "'pack' must be a mapping (output, seq_len, val_fraction)")
+        if tokenizer is None:
+            ctx.fail(_line_of(doc, "pack"), "'pack' needs a 'tokenizer' section (path, and vocab_size to train one)")
+        ctx.check_keys(pack_doc, ["output", "seq_len", "val_fraction"], "pack")
+        seq_len = pack_doc.get("seq_len", 2048)
+        val = pack_doc.get("val_fraction", 0.005)
+        if not check_type(seq_len, int) or seq_len < 1:
+            ctx.fail(_line_of(pack_doc, "seq_len"), f"'seq_len' must be a positive integer, got {seq_len!r}")
+        if not check_type(val, float) or not 0 <= val < 1:
+            ctx.fail(_line_of(pack_doc, "val_fraction"), f"'val_fraction' must be in [0, 1), got {val!r}")
+        pack_out = (base / str(pack_doc["output"])).resolve() if "output" in pack_doc else None
+        pack = PackConfig(output=pack_out, seq_len=seq_len, val_fraction=val)
+    return tokenizer, pack
 
 
 def _load_sources(ctx: _Ctx, doc: dict, base: Path) -> list[SourceConfig]:

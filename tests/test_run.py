@@ -50,6 +50,12 @@ def test_quickstart_on_sample_data(tmp_path):
     survivors = set(kept.column("id").to_pylist()) | set(rejected.column("id").to_pylist()) | set(
         dups.column("id").to_pylist())
     assert set(dups.column("duplicate_of").to_pylist()) <= survivors
+    # the recipe's tokenizer and pack sections ran on the kept documents
+    from dataprep.shards import PackedDataset
+
+    packed = PackedDataset(out / "packed")
+    assert (out / "tokenizer" / "tokenizer.json").exists() and len(packed) > 100 and packed.seq_len == 256
+    assert "pack: " in proc.stdout and "tokenizer: trained" in proc.stdout
     q = read_folder(out / "quarantine")
     assert {"malformed_json", "invalid_utf8", "missing_text", "text_not_string", "not_an_object",
             "corrupt_stream"} == set(q.column("kind").to_pylist())

@@ -1,0 +1,263 @@
+"""``dataprep pack``: tokenize cleaned shards and write packed token shards for training.
+
+Documents are read shard by shard, tokenized in batches (HF ``tokenizers`` encodes a batch on all cores),
+each followed by EOS, and appended to the token stream of their split (train, or validation for a stable
+``val_fraction`` of documents chosen by a hash of their id). One input shard becomes one *part* per split:
+``tokens-NNNNN.bin`` (uint16 when the vocabulary fits, else uint32) and ``docs-NNNNN.idx`` (int64 start of each
+document in the part), written to temporary names and renamed, then a marker with its counts; a rerun skips
+finished parts, so an interrupted pack resumes and ends byte-identical. Memory stays bounded by one batch:
+neither the tokens nor the document index are held whole. ``manifest.json`` (written last) records the
+tokenizer's hash, seq_len, dtype, parts, tokens per source and per split. Windows are cut by the reader
+(``dataprep.shards``): documents continue across windows, nothing is truncated or padded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import xxhash
+
+from dataprep.errors import DataprepError
+from dataprep.io.files import expand_paths
+from dataprep.io.readers import read_documents
+from dataprep.io.writers import atomic_write_json
+from dataprep.shards import FORMAT
+
+SPLITS = ("train", "val")
+
+
+def load_tokenizer(path: str | Path) -> Any:
+    from tokenizers import Tokenizer
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / "tokenizer.json"
+    if not path.exists():
+        raise DataprepError(f"tokenizer {path} does not exist (train one with 'dataprep tokenizer train')")
+    return Tokenizer.from_file(str(path))
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def eos_id(tok: Any, eos: str) -> int:
+    i = tok.token_to_id(eos)
+    if i is None:
+        raise DataprepError(f"the tokenizer has no EOS token {eos!r}; pass --eos with one of its special tokens")
+    return int(i)
+
+
+def encode(tok: Any, texts: list[str]) -> list[list[int]]:
+    """Token ids of a batch, without added special tokens (parallel inside ``tokenizers``)."""
+    fast = getattr(tok, "encode_batch_fast", None)
+    encs = (fast or tok.encode_batch)(texts, add_special_tokens=False)
+    return [e.ids for e in encs]
+
+
+def iter_batches(inputs: list[str], batch_docs: int) -> Iterator[tuple[str, Iterator[pa.Table]]]:
+    """(shard name, its tables) for each input file in a stable order. Arrow/Parquet shards written by
+    ``dataprep run`` keep their ``source`` column; other inputs get it from their metadata."""
+    for path, rel in expand_paths(inputs):
+        yield rel, _tables(path, batch_docs)
+
+
+def _tables(path: Path, batch_docs: int) -> Iterator[pa.Table]:
+    if path.suffix in (".arrow", ".parquet"):
+        import pyarrow.ipc as ipc
+        import pyarrow.parquet as pq
+
+        if path.suffix == ".arrow":
+            reader = ipc.open_file(pa.memory_map(str(path)))
+            batches = (reader.get_batch(i) for i in range(reader.num_record_batches))
+        else:
+            batches = pq.ParquetFile(path).iter_batches(batch_size=batch_docs)
+        for batch in batches:
+            table = pa.Table.from_batches([batch])
+            if "text" not in table.column_names:
+                raise DataprepError(f"{path}: no 'text' column (columns: {', '.join(table.column_names)})")
+            for off in range(0, table.num_rows, batch_docs):
+                yield _doc_columns(table.slice(off, batch_docs))
+    else:
+        for table in read_documents([str(path)]):
+            for off in range(0, table.num_rows, batch_docs):
+                yield _doc_columns(table.slice(off, batch_docs))
+
+
+def _doc_columns(table: pa.Table) -> pa.Table:
+    n = table.num_rows
+    cols = {"text": table.column("text")}
+    cols["id"] = table.column("id") if "id" in table.column_names else pa.array([None] * n, pa.string())
+    cols["source"] = table.column("source") if "source" in table.column_names else pa.array(["input"] * n)
+    return pa.table(cols)
+
+
+def is_validation(ids: list[str | None], texts: list[str], fraction: float) -> np.ndarray:
+    """Stable split: a document is held out when the hash of its id (else its text) falls under ``fraction``."""
+    if fraction <= 0:
+        return np.zeros(len(texts), dtype=bool)
+    cut = int(fraction * (1 << 32))
+    return np.array([xxhash.xxh32_intdigest((i if i is not None else t).encode("utf-8")) < cut
+                     for i, t in zip(ids, texts, strict=True)], dtype=bool)
+
+
+class _PartWriter:
+    """Streams one part of one split to temporary files; ``close`` renames them into place."""
+
+    def __init__(self, folder: Path, index: int, dtype: np.dtype) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.tokens_path = folder / f"tokens-{index:05d}.bin"
+        self.docs_path = folder / f"docs-{index:05d}.idx"
+        self.tmp_tokens = self.tokens_path.with_name(f".{self.tokens_path.name}.tmp")
+        self.tmp_docs = self.docs_path.with_name(f".{self.docs_path.name}.tmp")
+        self.tok_fh = open(self.tmp_tokens, "wb")
+        self.doc_fh = open(self.tmp_docs, "wb")
+        self.dtype = dtype
+        self.n_tokens = 0
+        self.n_docs = 0
+
+    def write(self, docs: list[list[int]], eos: int) -> None:
+        if not docs:
+            return
+        lengths = np.fromiter((len(d) + 1 for d in docs), dtype=np.int64, count=len(docs))
+        starts = self.n_tokens + np.r_[0, np.cumsum(lengths)[:-1]]
+        flat = np.empty(int(lengths.sum()), dtype=self.dtype)
+        ends = np.cumsum(lengths)
+        pos = 0
+        for d, end in zip(docs, ends.tolist(), strict=True):
+            flat[pos:end - 1] = d
+            pos = end
+        flat[ends - 1] = eos
+        self.tok_fh.write(flat.astype(self.dtype.newbyteorder("<"), copy=False).tobytes())
+        self.doc_fh.write(starts.astype("<i8").tobytes())
+        self.n_tokens += len(flat)
+        self.n_docs += len(docs)
+
+    def close(self) -> dict[str, Any]:
+        for fh in (self.tok_fh, self.doc_fh):
+            fh.flush()
+            os.fsync(fh.fileno())
+            fh.close()
+        os.replace(self.tmp_tokens, self.tokens_path)
+        os.replace(self.tmp_docs, self.docs_path)
+        return {"n_tokens": self.n_tokens, "n_docs": self.n_docs}
+
+    def abort(self) -> None:
+        for fh in (self.tok_fh, self.doc_fh):
+            fh.close()
+        for p in (self.tmp_tokens, self.tmp_docs):
+            p.unlink(missing_ok=True)
+
+
+def pack(inputs: list[str], tokenizer: str | Path, output: str | Path, seq_len: int = 2048,
+         val_fraction: float = 0.005, eos: str = "<|endoftext|>", batch_docs: int = 1024,
+         quiet: bool = False, overwrite: bool = False) -> dict[str, Any]:
+    """Pack ``inputs`` (files, folders, globs: typically ``OUT/kept``) into ``output``; returns the manifest.
+
+    A finished pack with the same settings (inputs and their sizes, tokenizer hash, seq_len, split) is
+    returned as it is; one with other settings is refused unless ``overwrite``."""
+    if seq_len < 1:
+        raise DataprepError("seq_len must be at least 1")
+    if not 0 <= val_fraction < 1:
+        raise DataprepError("val_fraction must be in [0, 1)")
+    tok = load_tokenizer(tokenizer)
+    tok_path = Path(tokenizer) / "tokenizer.json" if Path(tokenizer).is_dir() else Path(tokenizer)
+    eos_token = eos_id(tok, eos)
+    vocab = tok.get_vocab_size(with_added_tokens=True)
+    dtype = np.dtype(np.uint16) if vocab <= 1 << 16 else np.dtype(np.uint32)
+    out = Path(output)
+    work = out / "_work"
+    settings = {"tokenizer_sha256": file_sha256(tok_path), "seq_len": seq_len, "val_fraction": val_fraction,
+                "eos": eos, "inputs": [[str(p), p.stat().st_size] for p, _ in expand_paths(inputs)]}
+    manifest_path = out / "manifest.json"
+    if overwrite and (manifest_path.exists() or work.exists()):
+        previous = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+        if previous.get("settings") != settings:
+            import shutil
+
+            for sub in (*SPLITS, "_work"):
+                shutil.rmtree(out / sub, ignore_errors=True)
+            manifest_path.unlink(missing_ok=True)
+    if manifest_path.exists():
+        done = json.loads(manifest_path.read_text())
+        if done.get("settings") == settings:
+            return done
+        raise DataprepError(f"{out} holds a different pack ({manifest_path}); choose another --output or remove it")
+    if work.exists() and (work / "settings.json").exists() and \
+            json.loads((work / "settings.json").read_text()) != settings:
+        raise DataprepError(f"{out} holds an unfinished pack with other settings; remove it or use another --output")
+    work.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(work / "settings.json", settings)
+    parts: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
+    per_source: dict[str, dict[str, int]] = {}
+    start, total_tokens = time.perf_counter(), 0
+    for index, (rel, tables) in enumerate(iter_batches(inputs, batch_docs)):
+        marker = work / f"part-{index:05d}.json"
+        if marker.exists():
+            info = json.loads(marker.read_text())
+        else:
+            writers = {s: _PartWriter(out / s, index, dtype) for s in SPLITS}
+            sources: dict[str, dict[str, int]] = {}
+            try:
+                for table in tables:
+                    texts = table.column("text").to_pylist()
+                    ids = table.column("id").to_pylist()
+                    srcs = table.column("source").to_pylist()
+                    docs = encode(tok, texts)
+                    val = is_validation(ids, texts, val_fraction)
+                    for split, mask in (("train", ~val), ("val", val)):
+                        sel = np.flatnonzero(mask).tolist()
+                        writers[split].write([docs[i] for i in sel], eos_token)
+                        for i in sel:
+                            entry = sources.setdefault(srcs[i], {"train": 0, "val": 0, "docs": 0})
+                            entry[split] += len(docs[i]) + 1
+                            entry["docs"] += 1
+                info = {"input": rel, "splits": {s: w.close() for s, w in writers.items()}, "sources": sources}
+            except BaseException:
+                for w in writers.values():
+                    w.abort()
+                raise
+            atomic_write_json(marker, info)
+        for split in SPLITS:
+            counts = info["splits"][split]
+            parts[split].append({"tokens": f"{split}/tokens-{index:05d}.bin", "docs": f"{split}/docs-{index:05d}.idx",
+                                 **counts})
+            total_tokens += counts["n_tokens"]
+        for src, c in info["sources"].items():
+            agg = per_source.setdefault(src, {"train": 0, "val": 0, "docs": 0})
+            for k in agg:
+                agg[k] += c[k]
+        if not quiet:
+            rate = total_tokens / max(time.perf_counter() - start, 1e-9)
+            print(f"pack: {index + 1} shards, {total_tokens:,} tokens, {rate:,.0f} tokens/s", file=sys.stderr,
+                  flush=True)
+    splits = {}
+    for split in SPLITS:
+        n_tok = sum(p["n_tokens"] for p in parts[split])
+        splits[split] = {"parts": parts[split], "n_tokens": n_tok, "n_docs": sum(p["n_docs"] for p in parts[split]),
+                         "n_windows": max(0, (n_tok - 1) // seq_len)}
+    manifest = {
+        "format": FORMAT, "dtype": dtype.name, "seq_len": seq_len, "eos_id": eos_token, "eos": eos,
+        "vocab_size": vocab,
+        "tokenizer": {"path": str(tok_path), "sha256": settings["tokenizer_sha256"]},
+        "val_fraction": val_fraction, "splits": splits, "tokens_per_source": dict(sorted(per_source.items())),
+        "settings": settings,
+    }
+    atomic_write_json(manifest_path, manifest)
+    import shutil
+
+    shutil.rmtree(work, ignore_errors=True)
+    return manifest
