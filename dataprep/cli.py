@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+import typing
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -96,6 +97,38 @@ def _after_run(rec: Recipe, output: Path, quiet: bool, overwrite: bool) -> None:
         tr, va = m["splits"]["train"], m["splits"]["val"]
         click.echo(f"pack: {pack_out}: train {tr['n_tokens']:,} tokens ({tr['n_windows']:,} windows of "
                    f"{rec.pack.seq_len}), val {va['n_tokens']:,} tokens, {m['dtype']}")
+        if rec.train is not None:
+            _train_after(rec, pack_out, Path(output) / "train", quiet)
+
+
+def _train_after(rec: Recipe, packed: Path, out: Path, quiet: bool) -> None:
+    """The recipe's train section: a training run on the packed shards (skipped with a hint without torch)."""
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        click.echo("train: skipped: torch is not installed (pip install -e '.[train]', or torch==2.13.0 for the "
+                   "CPU build, then run again)")
+        return
+    from dataprep.train import TrainConfig, train
+
+    settings = {**rec.train, "data": str(packed), "out": str(out)}
+    unknown = sorted(set(settings) - {f.name for f in dataclasses.fields(TrainConfig)})
+    if unknown:
+        raise DataprepError(f"{rec.path}: unknown train setting(s) {', '.join(unknown)}")
+    from dataprep.recipe import check_type, type_name
+
+    hints = typing.get_type_hints(TrainConfig)
+    for key, value in rec.train.items():
+        if not check_type(value, hints[key]):
+            raise DataprepError(f"{rec.path}: train.{key} must be {type_name(hints[key])}, got {value!r}")
+    cfg = TrainConfig(**settings)
+    records = train(cfg, log=(lambda m: None) if quiet else (lambda m: click.echo(m)))
+    if records:
+        click.echo(f"train: {out}: loss {records[0]['loss']:.3f} (step {records[0]['step']}) -> "
+                   f"{records[-1]['loss']:.3f} (step {records[-1]['step']})"
+                   + (f", validation perplexity {records[-1]['val_ppl']:.1f}" if "val_ppl" in records[-1] else ""))
+    else:
+        click.echo(f"train: {out} already holds {cfg.max_steps} steps")
 
 
 @main.group()
@@ -348,6 +381,20 @@ def pack_cmd(inputs: tuple[str, ...], tok: Path, seq_len: int, output: Path, val
         click.echo(f"{split}: {info['n_tokens']:,} tokens, {info['n_docs']:,} documents, {info['n_windows']:,} "
                    f"windows of {seq_len}")
     click.echo(f"{output} ({m['dtype']}, tokenizer sha256 {m['tokenizer']['sha256'][:12]})")
+
+
+@main.command("train", context_settings={"ignore_unknown_options": True})
+@click.argument("config", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("overrides", nargs=-1)
+def train_cmd(config: Path, overrides: tuple[str, ...]) -> None:
+    """Train a LLaMA-style model on packed shards (CONFIG: flat key: value settings; OVERRIDES: key=value).
+
+    Same as 'python -m dataprep.train CONFIG'; for several GPUs: torchrun --nproc_per_node N -m dataprep.train."""
+    from dataprep.train import main as train_main
+
+    code = train_main([str(config), *overrides])
+    if code:
+        sys.exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover

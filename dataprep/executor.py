@@ -340,7 +340,7 @@ def _prepare_output(recipe: Recipe, out: Path, overwrite: bool) -> bool:
     manifest = out / "manifest.json"
     work_fp = out / WORK / "fingerprint"
     if overwrite and out.exists():
-        for name in [*FOLDERS, WORK, "tokenizer", "packed"]:  # the last two: the recipe's tokenizer/pack sections
+        for name in [*FOLDERS, WORK, "tokenizer", "packed", "train"]:  # the recipe's tokenizer/pack/train sections
             shutil.rmtree(out / name, ignore_errors=True)
         for name in ("stats.json", "manifest.json"):
             (out / name).unlink(missing_ok=True)

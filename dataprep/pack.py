@@ -128,6 +128,7 @@ class _PartWriter:
         self.dtype = dtype
         self.n_tokens = 0
         self.n_docs = 0
+        self.n_bytes = 0  # UTF-8 bytes of the documents' text (for bits per byte)
 
     def write(self, docs: list[list[int]], eos: int) -> None:
         if not docs:
@@ -153,7 +154,7 @@ class _PartWriter:
             fh.close()
         os.replace(self.tmp_tokens, self.tokens_path)
         os.replace(self.tmp_docs, self.docs_path)
-        return {"n_tokens": self.n_tokens, "n_docs": self.n_docs}
+        return {"n_tokens": self.n_tokens, "n_docs": self.n_docs, "n_bytes": self.n_bytes}
 
     def abort(self) -> None:
         for fh in (self.tok_fh, self.doc_fh):
@@ -218,9 +219,11 @@ def pack(inputs: list[str], tokenizer: str | Path, output: str | Path, seq_len: 
                     srcs = table.column("source").to_pylist()
                     docs = encode(tok, texts)
                     val = is_validation(ids, texts, val_fraction)
+                    nbytes = [len(t.encode("utf-8")) for t in texts]
                     for split, mask in (("train", ~val), ("val", val)):
                         sel = np.flatnonzero(mask).tolist()
                         writers[split].write([docs[i] for i in sel], eos_token)
+                        writers[split].n_bytes += sum(nbytes[i] for i in sel)
                         for i in sel:
                             entry = sources.setdefault(srcs[i], {"train": 0, "val": 0, "docs": 0})
                             entry[split] += len(docs[i]) + 1
@@ -248,6 +251,7 @@ def pack(inputs: list[str], tokenizer: str | Path, output: str | Path, seq_len: 
     for split in SPLITS:
         n_tok = sum(p["n_tokens"] for p in parts[split])
         splits[split] = {"parts": parts[split], "n_tokens": n_tok, "n_docs": sum(p["n_docs"] for p in parts[split]),
+                         "n_bytes": sum(p["n_bytes"] for p in parts[split]),
                          "n_windows": max(0, (n_tok - 1) // seq_len)}
     manifest = {
         "format": FORMAT, "dtype": dtype.name, "seq_len": seq_len, "eos_id": eos_token, "eos": eos,

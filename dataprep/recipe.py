@@ -154,6 +154,7 @@ class Recipe:
     workers: int = 0
     tokenizer: TokenizerConfig | None = None
     pack: PackConfig | None = None
+    train: dict[str, Any] | None = None  # training settings run on OUT/packed after packing (needs torch)
 
     def fingerprint(self) -> str:
         """A hash of everything that determines the output: inputs (names and sizes), steps, seed, format."""
@@ -276,7 +277,7 @@ def load_recipe(path: str | Path, output: str | Path | None = None, fmt: str | N
     if not isinstance(doc, dict):
         raise RecipeError(f"{path}:1: a recipe is a mapping with 'sources', 'steps' and 'output'")
     ctx.check_keys(doc, ["name", "description", "seed", "sources", "steps", "output", "limits", "executor",
-                         "tokenizer", "pack"], "the recipe")
+                         "tokenizer", "pack", "train"], "the recipe")
     base = path.parent
     seed = doc.get("seed", 0)
     if not check_type(seed, int):
@@ -299,8 +300,18 @@ def load_recipe(path: str | Path, output: str | Path | None = None, fmt: str | N
     if not check_type(workers, int) or workers < 0:
         ctx.fail(_line_of(executor, "workers"), f"'workers' must be an integer >= 0 (0: all cores), got {workers!r}")
     tokenizer, pack = _load_after(ctx, doc, base)
+    train = doc.get("train")
+    if train is not None:
+        if pack is None:
+            ctx.fail(_line_of(doc, "train"), "'train' needs a 'pack' section (it trains on the packed shards)")
+        if not isinstance(train, dict):
+            ctx.fail(_line_of(doc, "train"), "'train' is a mapping of training settings (see dataprep.train)")
+        train = {k: v for k, v in train.items()}
+        for key in ("data", "out"):
+            if key in train:
+                ctx.fail(_line_of(train, key), f"'train.{key}' is set by the run (OUT/packed, OUT/train)")
     return Recipe(path=path, name=str(doc.get("name", path.stem)), seed=seed, sources=sources, steps=steps,
-                  output=out, max_doc_bytes=max_doc, workers=workers, tokenizer=tokenizer, pack=pack)
+                  output=out, max_doc_bytes=max_doc, workers=workers, tokenizer=tokenizer, pack=pack, train=train)
 
 
 def _load_after(ctx: _Ctx, doc: dict, base: Path) -> tuple[TokenizerConfig | None, PackConfig | None]:

@@ -1,0 +1,373 @@
+"""The training loop: config, optimizer and schedule as LLaMA, bf16 + torch.compile on GPU, exact resume,
+evaluation (loss, perplexity, bits per byte), logs with tokens/s, MFU and data-wait time; DDP under torchrun.
+
+Imports only torch, numpy and the standard library (and ``dataprep.shards``, which imports only numpy).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import random
+import sys
+import time
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from dataprep.shards import PackedDataset
+from dataprep.train.model import PRESETS, ModelConfig, Transformer
+
+#: Peak dense bf16 FLOP/s per GPU, for MFU (vendor data sheets).
+PEAK_BF16 = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L40S": 362e12, "A10": 125e12, "4090": 165e12}
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Training settings; a config file sets any of them (flat ``key: value`` lines, YAML-style, or JSON)."""
+
+    data: str = ""  # a packed folder ('dataprep pack')
+    out: str = "out/train"  # checkpoints, train.jsonl
+    preset: str = "tiny"  # tiny | 124M | 350M
+    dim: int | None = None  # overrides of the preset
+    n_layers: int | None = None
+    n_heads: int | None = None
+    n_kv_heads: int | None = None
+    batch_size: int = 8  # windows per device per micro-step
+    grad_accum: int = 1
+    max_steps: int = 100
+    lr: float = 3e-4  # peak learning rate
+    min_lr_ratio: float = 0.1  # cosine decay to 10% of the peak (LLaMA)
+    warmup_steps: int = 2000  # linear warmup (LLaMA); capped at a tenth of max_steps for short runs
+    weight_decay: float = 0.1
+    beta1: float = 0.9
+    beta2: float = 0.95
+    grad_clip: float = 1.0
+    eval_every: int = 50
+    eval_batches: int = 10
+    checkpoint_every: int = 100
+    log_every: int = 1
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda
+    dtype: str = "auto"  # auto (bf16 on GPU, fp32 on CPU) | bf16 | fp32
+    compile: str = "auto"  # auto (on GPU) | true | false
+    document_mask: bool = False  # attend only within the document (from the packed boundaries)
+    num_workers: int = -1  # data loader workers; -1: 2 on GPU, 0 on CPU
+    peak_flops: float | None = None  # per device, for MFU; None: from the GPU's name
+    resume: bool = True  # continue from the checkpoint in ``out`` when there is one
+    stop_at: int | None = None  # end this invocation after this step (checkpointed), as a time-boxed job would
+
+    @property
+    def warmup(self) -> int:
+        return max(0, min(self.warmup_steps, self.max_steps // 10))
+
+
+def _parse_scalar(value: str) -> Any:
+    v = value.strip()
+    if v.lower() in ("true", "yes", "on"):
+        return True
+    if v.lower() in ("false", "no", "off"):
+        return False
+    if v.lower() in ("null", "none", "~", ""):
+        return None
+    if len(v) >= 2 and v[0] == v[-1] and v[0] in "'\"":
+        return v[1:-1]
+    for cast in (int, float):
+        try:
+            return cast(v.replace("_", ""))
+        except ValueError:
+            pass
+    return v
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """Read a config: JSON, or flat ``key: value`` lines with ``#`` comments (a YAML subset that needs no
+    YAML library on the GPU box). Relative ``data`` and ``out`` paths are resolved against the file's folder."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    if text.lstrip().startswith("{"):
+        raw = json.loads(text)
+    else:
+        raw = {}
+        for n, line in enumerate(text.splitlines(), 1):
+            line = line.split(" #", 1)[0].rstrip() if not line.lstrip().startswith("#") else ""
+            if not line.strip():
+                continue
+            if ":" not in line or line.startswith((" ", "\t", "-")):
+                raise ValueError(f"{path}:{n}: expected 'key: value' (flat settings only), got {line.strip()!r}")
+            key, value = line.split(":", 1)
+            raw[key.strip()] = _parse_scalar(value)
+    raw.update(overrides or {})
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise ValueError(f"{path}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(fields)}")
+    cfg = TrainConfig(**raw)
+    for key in ("data", "out"):
+        value = getattr(cfg, key)
+        if value and not Path(value).is_absolute():
+            setattr(cfg, key, str((path.parent / value).resolve()))
+    if cfg.preset not in PRESETS:
+        raise ValueError(f"{path}: unknown preset {cfg.preset!r}; presets: {', '.join(PRESETS)}")
+    return cfg
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Linear warmup to ``lr``, then cosine decay to ``min_lr_ratio * lr`` at ``max_steps`` (LLaMA)."""
+    if cfg.warmup and step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    span = max(1, cfg.max_steps - cfg.warmup)
+    progress = min(1.0, (step - cfg.warmup) / span)
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def build_optimizer(model: torch.nn.Module, cfg: TrainConfig, fused: bool) -> torch.optim.AdamW:
+    """AdamW, weight decay on matrices only (not on norms or embeddings), as LLaMA."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        (no_decay if p.dim() < 2 or "tok_embeddings" in name else decay).append(p)
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), fused=fused)
+
+
+def _peak_flops(cfg: TrainConfig, device: torch.device) -> float | None:
+    if cfg.peak_flops:
+        return cfg.peak_flops
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    return next((v for k, v in PEAK_BF16.items() if k in name), None)
+
+
+class _Batches:
+    """Micro-batches in the dataset's seeded order, across epochs, from a given position (exact resume)."""
+
+    def __init__(self, ds: PackedDataset, cfg: TrainConfig, rank: int, world: int, position: int,
+                 num_workers: int) -> None:
+        self.ds, self.cfg, self.rank, self.world, self.num_workers = ds, cfg, rank, world, num_workers
+        self.per_epoch = len(ds) // (cfg.batch_size * world)
+        if self.per_epoch == 0:
+            raise ValueError(f"{ds.path}: {len(ds)} windows are fewer than one batch of {cfg.batch_size} x "
+                             f"{world} devices")
+        self.position = position
+        self._open()
+
+    def _open(self) -> None:
+        epoch, start = divmod(self.position, self.per_epoch)
+        self.epoch = epoch
+        self.it = iter(self.ds.torch_loader(self.cfg.batch_size, seed=self.cfg.seed, epoch=epoch, start_batch=start,
+                                            rank=self.rank, world_size=self.world,
+                                            document_mask=self.cfg.document_mask, num_workers=self.num_workers))
+        self.left = self.per_epoch - start
+
+    def next(self) -> tuple[torch.Tensor, ...]:
+        if self.left == 0:
+            self._open()
+        self.left -= 1
+        self.position += 1
+        return next(self.it)
+
+
+def _data_sha(ds: PackedDataset) -> str:
+    """What a checkpoint must match to resume: the tokenizer and the packed token counts."""
+    info = ds.manifest
+    return f"{info['tokenizer']['sha256']}:{info['seq_len']}:{info['splits']['train']['n_tokens']}"
+
+
+def _rng_state() -> dict[str, Any]:
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, ds: PackedDataset, cfg: TrainConfig, device: torch.device,
+             autocast: Any) -> dict[str, float]:
+    """Mean loss over the first ``eval_batches`` batches of the validation split (fixed order), perplexity,
+    and bits per byte (loss in bits times the split's tokens per UTF-8 byte)."""
+    model.eval()
+    losses = []
+    batch = min(cfg.batch_size, len(ds))
+    if batch == 0:
+        return {}
+    loader = ds.torch_loader(batch, seed=1234, epoch=0, document_mask=cfg.document_mask)
+    for i, items in enumerate(loader):
+        if i >= cfg.eval_batches:
+            break
+        items = [t.to(device, non_blocking=True) for t in items]
+        with autocast:
+            _, loss = model(items[0], items[1], items[2] if cfg.document_mask else None)
+        losses.append(float(loss))
+    model.train()
+    loss = float(np.mean(losses))
+    info = ds.manifest["splits"][ds.split]
+    tokens_per_byte = info["n_tokens"] / max(info.get("n_bytes", 0), 1) if info.get("n_bytes") else float("nan")
+    return {"val_loss": loss, "val_ppl": math.exp(min(loss, 50)), "val_bpb": loss / math.log(2) * tokens_per_byte}
+
+
+def train(cfg: TrainConfig, log: Any = print) -> list[dict[str, Any]]:
+    """Run (or resume) training; returns the per-step log records of this invocation."""
+    distributed = "RANK" in os.environ and "WORLD_SIZE" in os.environ
+    rank, world, local = 0, 1, 0
+    if distributed:
+        rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+        local = int(os.environ.get("LOCAL_RANK", 0))
+    if cfg.device == "auto":
+        device = torch.device(f"cuda:{local}" if torch.cuda.is_available() else "cpu")
+    else:
+        device = torch.device(f"cuda:{local}" if cfg.device == "cuda" else cfg.device)
+    if distributed:
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    use_bf16 = cfg.dtype == "bf16" or (cfg.dtype == "auto" and device.type == "cuda")
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if use_bf16 else nullcontext()
+    random.seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+
+    train_ds = PackedDataset(cfg.data, "train")
+    val_ds = PackedDataset(cfg.data, "val")
+    mcfg = ModelConfig(vocab_size=int(train_ds.manifest["vocab_size"]), max_seq_len=train_ds.seq_len,
+                       **PRESETS[cfg.preset])
+    for key in ("dim", "n_layers", "n_heads", "n_kv_heads"):
+        if getattr(cfg, key) is not None:
+            setattr(mcfg, key, getattr(cfg, key))
+    model = Transformer(mcfg).to(device)
+    optimizer = build_optimizer(model, cfg, fused=device.type == "cuda")
+    out = Path(cfg.out)
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+    ckpt_path = out / "checkpoint.pt"
+    step = 0
+    if cfg.resume and ckpt_path.exists():
+        state = torch.load(ckpt_path, map_location=device, weights_only=False)
+        saved_model = state.get("model_config")
+        if saved_model != dataclasses.asdict(mcfg) or state.get("data_sha") != _data_sha(train_ds):
+            raise ValueError(f"{ckpt_path} was trained with another model or data ({saved_model}); use another "
+                             f"'out', or resume: false to start over there")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        step = int(state["step"])
+        _set_rng_state(state["rng"])
+        log(f"train: resumed from {ckpt_path} at step {step}")
+    compiled = cfg.compile == "true" or (cfg.compile == "auto" and device.type == "cuda")
+    fwd = torch.compile(model) if compiled else model
+    if distributed:
+        fwd = torch.nn.parallel.DistributedDataParallel(fwd, device_ids=[local] if device.type == "cuda" else None)
+    workers = cfg.num_workers if cfg.num_workers >= 0 else (2 if device.type == "cuda" else 0)
+    batches = _Batches(train_ds, cfg, rank, world, step * cfg.grad_accum, workers)
+    flops_tok = model.flops_per_token(train_ds.seq_len)
+    peak = _peak_flops(cfg, device)
+    log_file = open(out / "train.jsonl", "a", encoding="utf-8") if rank == 0 else None
+    if rank == 0:
+        log(f"train: {model.num_params():,} parameters (+{model.tok_embeddings.weight.numel():,} embedding), "
+            f"{len(train_ds):,} windows of {train_ds.seq_len}, device {device}{' bf16' if use_bf16 else ''}"
+            f"{' compiled' if compiled else ''}, {world} process(es)")
+    records: list[dict[str, Any]] = []
+    tokens_per_step = cfg.batch_size * cfg.grad_accum * train_ds.seq_len * world
+    try:
+        last = min(cfg.max_steps, cfg.stop_at) if cfg.stop_at else cfg.max_steps
+        while step < last:
+            t0 = time.perf_counter()
+            lr = lr_at(step, cfg)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            wait = 0.0
+            loss_sum = torch.zeros((), device=device)
+            for micro in range(cfg.grad_accum):
+                tw = time.perf_counter()
+                items = batches.next()
+                items = [t.to(device, non_blocking=True) for t in items]
+                wait += time.perf_counter() - tw
+                sync = nullcontext() if not distributed or micro == cfg.grad_accum - 1 else fwd.no_sync()
+                with sync, autocast:
+                    _, loss = fwd(items[0], items[1], items[2] if cfg.document_mask else None)
+                    loss = loss / cfg.grad_accum
+                loss.backward()
+                loss_sum += loss.detach()
+            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            if distributed:
+                dist.all_reduce(loss_sum, op=dist.ReduceOp.AVG)
+            loss_value = float(loss_sum)  # synchronizes: the step's time below is real
+            dt = time.perf_counter() - t0
+            step += 1
+            rec = {"step": step, "loss": loss_value, "lr": lr, "grad_norm": float(grad_norm),
+                   "tokens_per_s": tokens_per_step / dt, "data_wait_frac": wait / dt, "step_s": dt}
+            if peak:
+                rec["mfu"] = flops_tok * tokens_per_step / dt / (peak * world)
+            if cfg.eval_every and (step % cfg.eval_every == 0 or step == cfg.max_steps) and len(val_ds):
+                rec.update(evaluate(model, val_ds, cfg, device, autocast))
+            if rank == 0:
+                records.append(rec)
+                log_file.write(json.dumps(rec) + "\n")
+                log_file.flush()
+                if step % cfg.log_every == 0 or "val_loss" in rec:
+                    extra = f" mfu {rec['mfu']:.1%}" if "mfu" in rec else ""
+                    val = f" | val loss {rec['val_loss']:.4f} ppl {rec['val_ppl']:.1f} bpb {rec['val_bpb']:.3f}" \
+                        if "val_loss" in rec else ""
+                    log(f"step {step:>6} loss {loss_value:.4f} lr {lr:.2e} grad {rec['grad_norm']:.2f} "
+                        f"{rec['tokens_per_s']:,.0f} tok/s{extra} data-wait {rec['data_wait_frac']:.1%}{val}")
+            if rank == 0 and (step % cfg.checkpoint_every == 0 or step == last):
+                _save_checkpoint(ckpt_path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                             "step": step, "rng": _rng_state(), "config": dataclasses.asdict(cfg),
+                                             "model_config": dataclasses.asdict(mcfg),
+                                             "data_sha": _data_sha(train_ds)})
+    finally:
+        if log_file:
+            log_file.close()
+        if distributed:
+            dist.destroy_process_group()
+    return records
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m dataprep.train CONFIG [key=value ...]`` (also under torchrun)."""
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] in ("-h", "--help"):
+        print(main.__doc__)
+        print("\nsettings:", ", ".join(f.name for f in dataclasses.fields(TrainConfig)))
+        return 0 if args else 2
+    overrides = {}
+    for item in args[1:]:
+        key, _, value = item.partition("=")
+        overrides[key] = _parse_scalar(value)
+    try:
+        cfg = load_config(args[0], overrides)
+        records = train(cfg, log=lambda m: print(m, flush=True))
+    except (ValueError, FileNotFoundError, KeyError, TypeError) as exc:  # a user's mistake: one line, exit 2
+        if os.environ.get("DATAPREP_DEBUG"):
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if records:
+        first, last = records[0], records[-1]
+        print(f"train: loss {first['loss']:.4f} -> {last['loss']:.4f} over steps {first['step']}-{last['step']}")
+    return 0
