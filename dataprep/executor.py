@@ -31,7 +31,9 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from dataprep import _worker
 from dataprep.errors import DataprepError
+from dataprep.io.files import detect_format, line_aligned_ranges, split_compression
 from dataprep.io.readers import Chunk, ReadOptions, read_file
 from dataprep.io.writers import (
     ShardWriter,
@@ -64,6 +66,8 @@ class Task:
     source: str
     path: Path
     rel: str
+    byte_range: tuple[int, int] | None = None  # a line-aligned part of a large uncompressed JSONL file
+    first_line: int = 1
 
     @property
     def tag(self) -> str:
@@ -102,10 +106,21 @@ def plan_stages(steps: list[StepConfig]) -> list[Stage]:
 
 
 def list_tasks(recipe: Recipe) -> list[Task]:
+    """One task per input file, except that an uncompressed JSONL file larger than ``executor.split_bytes``
+    becomes several tasks over line-aligned byte ranges (so one large file uses every worker). Corpus order and
+    document ids are those of the whole file: ranges keep their file's line numbers."""
     tasks = []
     for si, src in enumerate(recipe.sources):
         for path, rel in src.files:
-            tasks.append(Task(len(tasks), si, src.name, path, rel))
+            fmt = src.format or detect_format(path)
+            ranges = None
+            if fmt == "jsonl" and split_compression(path)[1] is None and recipe.split_bytes > 0:
+                ranges = line_aligned_ranges(path, recipe.split_bytes)
+            if not ranges or len(ranges) == 1:
+                tasks.append(Task(len(tasks), si, src.name, path, rel))
+                continue
+            for start, end, first in ranges:
+                tasks.append(Task(len(tasks), si, src.name, path, rel, (start, end), first))
     return tasks
 
 
@@ -117,7 +132,8 @@ def _stage_input(recipe: Recipe, stage: Stage, task: Task, work: Path) -> Iterat
     if stage.index == 0:
         src = recipe.sources[task.source_index]
         opts = ReadOptions(source=src.name, format=src.format, text_field=src.text_field,
-                           id_field=src.id_field, text_unit=src.text_unit)
+                           id_field=src.id_field, text_unit=src.text_unit, byte_range=task.byte_range,
+                           first_line=task.first_line)
         yield from read_file(task.path, task.rel, opts)
         return
     path = _intermediate(work, stage.index - 1, task)
@@ -363,14 +379,6 @@ def _prepare_output(recipe: Recipe, out: Path, overwrite: bool) -> bool:
     return False
 
 
-def _worker_init() -> None:
-    # each worker is one of N processes: keep polars and Arrow from starting N threads each
-    import pyarrow
-
-    pyarrow.set_cpu_count(1)
-    pyarrow.set_io_thread_count(1)
-
-
 class Progress:
     """Progress on stderr: a live line on a terminal, a plain log line every few seconds otherwise."""
 
@@ -463,7 +471,7 @@ def _run_stage(recipe: Recipe, stage: Stage, tasks: list[Task], out: Path, n_wor
         return results, pool
     if pool is None:
         pool = ProcessPoolExecutor(max_workers=n_workers, mp_context=get_context("spawn"),
-                                   initializer=_worker_init)
+                                   initializer=_worker.init)
     futures = {pool.submit(run_task, recipe, stage, t, out): t for t in pending}
     for fut in as_completed(futures):
         st = fut.result()

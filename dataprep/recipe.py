@@ -47,6 +47,9 @@ DEFAULT_SHARD_BYTES = 256 << 20
 #: Documents larger than this are rejected (step ``read``, reason ``too_long``). Not a quality threshold but
 #: a safety bound: the largest English Wikipedia articles are about 1 MB and long books 5-10 MB of text.
 DEFAULT_MAX_DOC_BYTES = 16 << 20
+#: Uncompressed JSONL files larger than this are split into line-aligned parts read by separate tasks: large
+#: enough that per-task overhead is small, small enough that two workers share a 128 MB file.
+DEFAULT_SPLIT_BYTES = 64 << 20
 SOURCE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
@@ -155,6 +158,7 @@ class Recipe:
     tokenizer: TokenizerConfig | None = None
     pack: PackConfig | None = None
     train: dict[str, Any] | None = None  # training settings run on OUT/packed after packing (needs torch)
+    split_bytes: int = 64 << 20  # uncompressed JSONL files larger than this are read as several tasks
 
     def fingerprint(self) -> str:
         """A hash of everything that determines the output: inputs (names and sizes), steps, seed, format."""
@@ -163,6 +167,7 @@ class Recipe:
             "max_doc_bytes": self.max_doc_bytes,
             "format": self.output.format,
             "shard_bytes": self.output.shard_bytes,
+            "split_bytes": self.split_bytes,
             "sources": [
                 {
                     "name": s.name, "format": s.format, "text_field": s.text_field, "id_field": s.id_field,
@@ -295,7 +300,9 @@ def load_recipe(path: str | Path, output: str | Path | None = None, fmt: str | N
     executor = doc.get("executor") or _LineDict()
     if not isinstance(executor, dict):
         ctx.fail(_line_of(doc, "executor"), "'executor' must be a mapping")
-    ctx.check_keys(executor, ["workers"], "executor")
+    ctx.check_keys(executor, ["workers", "split_bytes"], "executor")
+    split_bytes = parse_size(executor.get("split_bytes", DEFAULT_SPLIT_BYTES),
+                             f"{path}:{_line_of(executor, 'split_bytes')}")
     workers = executor.get("workers", 0)
     if not check_type(workers, int) or workers < 0:
         ctx.fail(_line_of(executor, "workers"), f"'workers' must be an integer >= 0 (0: all cores), got {workers!r}")
@@ -311,7 +318,8 @@ def load_recipe(path: str | Path, output: str | Path | None = None, fmt: str | N
             if key in train:
                 ctx.fail(_line_of(train, key), f"'train.{key}' is set by the run (OUT/packed, OUT/train)")
     return Recipe(path=path, name=str(doc.get("name", path.stem)), seed=seed, sources=sources, steps=steps,
-                  output=out, max_doc_bytes=max_doc, workers=workers, tokenizer=tokenizer, pack=pack, train=train)
+                  output=out, max_doc_bytes=max_doc, workers=workers, tokenizer=tokenizer, pack=pack, train=train,
+                  split_bytes=split_bytes)
 
 
 def _load_after(ctx: _Ctx, doc: dict, base: Path) -> tuple[TokenizerConfig | None, PackConfig | None]:

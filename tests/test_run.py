@@ -186,3 +186,30 @@ def test_inspect(corpus):
     assert "part-1.jsonl line 21: malformed_json" in run_cli("inspect", out, "--quarantine").stdout
     bad = run_cli("inspect", out, "--step", "nope", check=False)
     assert bad.returncode == 2 and "read/empty" in bad.stderr
+
+
+def test_large_jsonl_split_into_line_aligned_tasks(tmp_path):
+    """A JSONL file over executor.split_bytes is read by several tasks: same documents, ids, order, line
+    numbers and dedup decisions as reading it whole, whatever the number of workers."""
+    rows = [{"text": f"document {i} " + "word " * (i % 50), "n": i} for i in range(3000)]
+    rows[1234] = '{"text": broken'  # a malformed line deep in the file keeps its true line number
+    rows[2500] = {"text": "document 7 " + "word " * 7, "n": 7}  # an exact duplicate across the split
+    write_jsonl(tmp_path / "d" / "big.jsonl", rows)
+    outs = {}
+    for name, split, workers in (("whole", "1GB", 1), ("split1", "20KB", 1), ("split2", "20KB", 2)):
+        recipe = write_recipe(tmp_path / f"{name}.yaml", [{"name": "d", "paths": ["d/big.jsonl"]}],
+                              steps=["exact_dedup"], output=f"out-{name}", executor={"split_bytes": split})
+        run_cli("run", str(recipe), "-w", str(workers), "-q")
+        out = tmp_path / f"out-{name}"
+        outs[name] = (pl.from_arrow(read_folder(out / "kept")), json.loads((out / "stats.json").read_text()),
+                      pl.from_arrow(read_folder(out / "quarantine")), pl.from_arrow(read_folder(out / "duplicates")))
+    assert len(list((tmp_path / "out-split1" / "kept").glob("*.arrow"))) > 5  # it was split
+    whole = outs["whole"]
+    for name in ("split1", "split2"):
+        kept, stats, quarantine, dups = outs[name]
+        assert kept.select("id", "text", "meta").equals(whole[0].select("id", "text", "meta"))
+        assert stats["counts"] == whole[1]["counts"]
+        assert quarantine["line"].to_list() == [1235]
+        assert dups.select("id", "duplicate_of").rows() == [("d/big.jsonl:2501", "d/big.jsonl:8")]
+    skip = ("runs.jsonl", "manifest.json")  # the manifest names each recipe's own output folder
+    assert tree_digest(tmp_path / "out-split1", exclude=skip) == tree_digest(tmp_path / "out-split2", exclude=skip)

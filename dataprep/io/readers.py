@@ -36,6 +36,10 @@ class ReadOptions:
     id_field: str | None = "id"
     text_unit: str = "file"
     chunk_bytes: int = DEFAULT_CHUNK_BYTES
+    #: read only bytes [start, end) of an uncompressed JSONL file (line-aligned), whose first line is
+    #: ``first_line``: the executor splits large files into several tasks this way
+    byte_range: tuple[int, int] | None = None
+    first_line: int = 1
 
 
 @dataclass
@@ -105,7 +109,8 @@ def _open_stream(path: Path) -> pa.NativeFile:
 
 
 def iter_byte_chunks(
-    path: Path, chunk_bytes: int, delimiter: bytes = b"\n", count_lines: bool = True
+    path: Path, chunk_bytes: int, delimiter: bytes = b"\n", count_lines: bool = True,
+    byte_range: tuple[int, int] | None = None,
 ) -> Iterator[tuple[int, bytes, str | None]]:
     """Yield (first line number, bytes, error) cut at ``delimiter``; a stream error ends with its message.
 
@@ -119,13 +124,21 @@ def iter_byte_chunks(
     error = None
     try:
         stream = _open_stream(path)
+        remaining = None
+        if byte_range is not None:
+            stream.seek(byte_range[0])
+            remaining = byte_range[1] - byte_range[0]
     except OSError as exc:
         yield line_no, b"", f"cannot open: {exc}"
         return
     with stream:
         while True:
             try:
-                data = stream.read(chunk_bytes)
+                if remaining is not None:
+                    data = stream.read(min(chunk_bytes, remaining)) if remaining > 0 else b""
+                    remaining -= len(data)
+                else:
+                    data = stream.read(chunk_bytes)
             except OSError as exc:
                 error = f"corrupt or truncated stream: {exc}"
                 break
@@ -195,8 +208,9 @@ def _parse_block_fast(chunk: bytes, max_line: int, text_fields: dict[str, pa.Dat
 def _read_jsonl(path: Path, rel: str, opts: ReadOptions) -> Iterator[Chunk]:
     q = _Quarantine(opts.source, rel)
     text_fields: dict[str, pa.DataType] = {}
-    first_line = 1
-    for _, chunk, error in _prefetch(iter_byte_chunks(path, opts.chunk_bytes, count_lines=False)):
+    first_line = opts.first_line
+    chunks = iter_byte_chunks(path, opts.chunk_bytes, count_lines=False, byte_range=opts.byte_range)
+    for _, chunk, error in _prefetch(chunks):
         if error is not None:
             q.add("corrupt_stream", f"{error} (after line {first_line - 1})", None, line=first_line)
             yield Chunk(empty_docs(), q.take())
