@@ -164,11 +164,19 @@ class GlobalStep(Step):
         drop as a frame ``(_ord, duplicate_of)`` and a dict of step statistics."""
         raise NotImplementedError
 
-    def split_polars(self, df: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    def annotate_polars(self, df: pl.DataFrame) -> pl.DataFrame:
+        """Adds ``duplicate_of``: the id of the document each row duplicates (null for rows that stay)."""
+        return self._marked(df).drop("_ord")
+
+    def _marked(self, df: pl.DataFrame) -> pl.DataFrame:
         keys = self.keys(df).with_columns(pl.col("id").cast(pl.String))
         keys = keys.with_row_index("_ord")
         drop, _ = self.fit(keys)
-        marked = df.with_row_index("_ord").join(drop, on="_ord", how="left", maintain_order="left")
+        drop = drop.with_columns(pl.col("_ord").cast(pl.UInt32))
+        return df.with_row_index("_ord").join(drop, on="_ord", how="left", maintain_order="left")
+
+    def split_polars(self, df: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+        marked = self._marked(df)
         is_dup = pl.col("duplicate_of").is_not_null()
         kept = marked.filter(~is_dup).drop("_ord", "duplicate_of")
         rejected = marked.filter(is_dup).drop("_ord").with_columns(

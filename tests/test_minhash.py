@@ -182,3 +182,15 @@ def test_compiled_kernel_equals_numpy(monkeypatch):
         slow = signatures(doc, hashes, df.height, num_perm, 3)
         monkeypatch.undo()
         assert np.array_equal(fast, slow), num_perm
+
+
+def test_annotate_face_of_global_steps(planted):
+    from dataprep.dedup import ExactDedup, ParagraphDedup
+
+    marked = MinHashDedup().annotate(planted)
+    assert marked.height == planted.height and "duplicate_of" in marked.columns
+    assert marked.filter(pl.col("duplicate_of").is_not_null())["id"].str.ends_with("-copy").all()
+    exact = ExactDedup().annotate(pl.DataFrame({"id": ["a", "b"], "text": ["Same text.", "same   TEXT."]}))
+    assert exact["duplicate_of"].to_list() == [None, "a"]
+    edited = ParagraphDedup().annotate(pl.DataFrame({"id": ["a", "b"], "text": ["x line\nshared", "shared\ny"]}))
+    assert edited["text"].to_list() == ["x line\nshared", "y"]

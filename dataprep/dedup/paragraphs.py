@@ -102,12 +102,19 @@ class ParagraphDedup(GlobalStep):
         return df.with_columns(pl.when(remove.is_null()).then(pl.col("text")).otherwise(full.str.strip_chars())
                                .alias("text"))
 
-    def split_polars(self, df: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    def annotate_polars(self, df: pl.DataFrame) -> pl.DataFrame:
+        """The text with repeated lines removed (documents left empty stay, with empty text)."""
+        return self._edited(df)
+
+    def _edited(self, df: pl.DataFrame) -> pl.DataFrame:
         keys = self.keys(df).with_row_index("_ord").with_columns(pl.col("_ord").cast(pl.Int64))
         edits, _ = self.fit(keys)
         remove = (pl.DataFrame({"_ord": np.arange(df.height, dtype=np.int64)})
                   .join(edits, on="_ord", how="left", maintain_order="left").get_column("remove"))
-        edited = self.apply_edits(df, remove)
+        return self.apply_edits(df, remove)
+
+    def split_polars(self, df: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+        edited = self._edited(df)
         empty = edited.get_column("text").str.strip_chars() == ""
         rejected = edited.filter(empty).with_columns(pl.lit(self.name).alias("step"),
                                                      pl.lit("empty_after_dedup").alias("reason"))
