@@ -8,6 +8,7 @@ JSON marker with its counters; a rerun skips every task that has its marker, so 
 SIGKILL) finishes with output byte-identical to an uninterrupted run's, whatever the number of workers.
 
 Layout of ``OUT``: ``kept/``, ``rejected/``, ``duplicates/``, ``quarantine/`` (shards), ``stats.json``,
+``report.html`` (the run for people: funnel, reasons, languages, score histograms, clusters, samples),
 ``manifest.json`` (written last: the run is complete), ``runs.jsonl`` (timings of each invocation) and,
 while a run is unfinished, ``_work/`` (intermediate shards and markers).
 """
@@ -44,6 +45,7 @@ from dataprep.io.writers import (
     write_arrow_file,
 )
 from dataprep.recipe import Recipe, StepConfig
+from dataprep.report import write_report
 from dataprep.schema import (
     DOC_SCHEMA,
     DUPLICATE_SCHEMA,
@@ -438,6 +440,7 @@ def run_recipe(recipe: Recipe, workers: int | None = None, overwrite: bool = Fal
     stats = build_stats([per_task[t.index] for t in tasks], [c.label for c in recipe.steps], global_stats)
     check_balance(stats)
     atomic_write_json(out / "stats.json", stats)
+    write_report(out, stats, recipe.name, _step_summaries(recipe))
     atomic_write_json(out / "manifest.json", _manifest(recipe, out))
     shutil.rmtree(work, ignore_errors=True)
     seconds = time.monotonic() - start
@@ -478,6 +481,15 @@ def _run_stage(recipe: Recipe, stage: Stage, tasks: list[Task], out: Path, n_wor
         results[futures[fut].index] = st
         progress.update(st.get("processed", 0))
     return results, pool
+
+
+def _step_summaries(recipe: Recipe) -> list[dict[str, Any]]:
+    """The recipe's steps with their given parameters and their defaults (the report draws thresholds)."""
+    out = []
+    for cfg in recipe.steps:
+        defaults = {p["name"]: p["default"] for p in type(cfg.step).params()}
+        out.append({"type": cfg.type, "label": cfg.label, "params": dict(cfg.params), "defaults": defaults})
+    return out
 
 
 def _manifest(recipe: Recipe, out: Path) -> dict[str, Any]:
