@@ -53,8 +53,12 @@ def main(ctx: click.Context, debug: bool) -> None:
 @click.option("--overwrite", is_flag=True, help="Delete a previous or different run in the output folder first.")
 @click.option("--strict", is_flag=True, help="Exit with status 1 when any record was quarantined.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines; the summary table is still printed.")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="Where tasks run: this machine's processes, or Ray (pip install -e '.[ray]').")
+@click.option("--address", default=None, help="With --executor ray: an existing cluster (e.g. ray://head:10001, "
+                                               "or auto); default: start Ray on this machine.")
 def run(recipe: Path, workers: int | None, output: Path | None, fmt: str | None, overwrite: bool,
-        strict: bool, quiet: bool) -> None:
+        strict: bool, quiet: bool, executor: str, address: str | None) -> None:
     """Run RECIPE over its sources with the local executor.
 
     An interrupted run resumes where it stopped when started again with the same recipe and output.
@@ -64,7 +68,12 @@ def run(recipe: Path, workers: int | None, output: Path | None, fmt: str | None,
     from dataprep.stats import summary_table
 
     rec = load_recipe(recipe, output=output, fmt=fmt)
-    result = run_recipe(rec, workers=workers, overwrite=overwrite, quiet=quiet)
+    runner = None
+    if executor == "ray":
+        from dataprep.ray_executor import RayRunner
+
+        runner = RayRunner(address=address, num_cpus=workers or None)
+    result = run_recipe(rec, workers=workers, overwrite=overwrite, quiet=quiet, runner=runner)
     if result.skipped:
         click.echo(f"{result.output} already holds the finished output of this recipe (use --overwrite to redo it)")
     click.echo(summary_table(result.stats, None if result.skipped else result.seconds))

@@ -410,9 +410,39 @@ class Progress:
         sys.stderr.flush()
 
 
+class LocalRunner:
+    """Runs a stage's tasks in this machine's worker processes (inline with one worker or one task)."""
+
+    name = "local"
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self.pool: ProcessPoolExecutor | None = None
+
+    def map(self, recipe: Recipe, stage: Stage, pending: list[Task], out: Path
+            ) -> Iterator[tuple[Task, dict[str, Any]]]:
+        if self.workers <= 1 or len(pending) <= 1:
+            for t in pending:
+                yield t, run_task(recipe, stage, t, out)
+            return
+        if self.pool is None:
+            self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=get_context("spawn"),
+                                            initializer=_worker.init)
+        futures = {self.pool.submit(run_task, recipe, stage, t, out): t for t in pending}
+        for fut in as_completed(futures):
+            yield futures[fut], fut.result()
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown()
+
+
 def run_recipe(recipe: Recipe, workers: int | None = None, overwrite: bool = False,
-               quiet: bool = False) -> RunResult:
-    """Run ``recipe`` with the local executor; resumes an interrupted run in the same output folder."""
+               quiet: bool = False, runner: Any = None) -> RunResult:
+    """Run ``recipe``; resumes an interrupted run in the same output folder. ``runner`` runs each stage's
+    tasks: this machine's processes by default (:class:`LocalRunner`), or Ray
+    (:class:`dataprep.ray_executor.RayRunner`). Every runner calls the same :func:`run_task`, so the output
+    is the same whichever runs it."""
     out = recipe.output.path
     start = time.monotonic()
     if _prepare_output(recipe, out, overwrite):
@@ -420,23 +450,22 @@ def run_recipe(recipe: Recipe, workers: int | None = None, overwrite: bool = Fal
         return RunResult(stats, 0.0, True, out)
     n_workers = workers if workers is not None else recipe.workers
     n_workers = n_workers or os.cpu_count() or 1
+    runner = runner or LocalRunner(n_workers)
     tasks = list_tasks(recipe)
     stages = plan_stages(recipe.steps)
     work = out / WORK
     per_task: dict[int, dict[str, Any]] = {t.index: new_task_stats(t.source) for t in tasks}
     global_stats: dict[str, dict[str, Any]] = {}
-    pool = None
     try:
         for stage in stages:
             if stage.apply_global is not None:
                 prev = stages[stage.index - 1]
                 global_stats[prev.keys_for.label] = fit_global(recipe, prev, tasks, out)
-            results, pool = _run_stage(recipe, stage, tasks, out, n_workers, len(stages), quiet, pool)
+            results = _run_stage(recipe, stage, tasks, out, len(stages), quiet, runner)
             for idx, st in results.items():
                 merge_stage(per_task[idx], st)
     finally:
-        if pool is not None:
-            pool.shutdown()
+        runner.close()
     stats = build_stats([per_task[t.index] for t in tasks], [c.label for c in recipe.steps], global_stats)
     check_balance(stats)
     atomic_write_json(out / "stats.json", stats)
@@ -445,14 +474,14 @@ def run_recipe(recipe: Recipe, workers: int | None = None, overwrite: bool = Fal
     shutil.rmtree(work, ignore_errors=True)
     seconds = time.monotonic() - start
     with open(out / "runs.jsonl", "a", encoding="utf-8") as fh:
-        fh.write(json.dumps({"recipe": str(recipe.path), "workers": n_workers, "seconds": round(seconds, 3),
-                             "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}) + "\n")
+        fh.write(json.dumps({"recipe": str(recipe.path), "executor": runner.name, "workers": n_workers,
+                             "seconds": round(seconds, 3), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+                 + "\n")
     return RunResult(stats, seconds, False, out)
 
 
-def _run_stage(recipe: Recipe, stage: Stage, tasks: list[Task], out: Path, n_workers: int, n_stages: int,
-               quiet: bool, pool: ProcessPoolExecutor | None
-               ) -> tuple[dict[int, dict[str, Any]], ProcessPoolExecutor | None]:
+def _run_stage(recipe: Recipe, stage: Stage, tasks: list[Task], out: Path, n_stages: int, quiet: bool,
+               runner: Any) -> dict[int, dict[str, Any]]:
     work = out / WORK
     results: dict[int, dict[str, Any]] = {}
     pending = []
@@ -466,21 +495,10 @@ def _run_stage(recipe: Recipe, stage: Stage, tasks: list[Task], out: Path, n_wor
                                                      if stage.local else "")
     progress = Progress(len(tasks), label, quiet)
     progress.done = len(results)
-    if n_workers <= 1 or len(pending) <= 1:
-        for t in pending:
-            st = run_task(recipe, stage, t, out)
-            results[t.index] = st
-            progress.update(st.get("processed", 0))
-        return results, pool
-    if pool is None:
-        pool = ProcessPoolExecutor(max_workers=n_workers, mp_context=get_context("spawn"),
-                                   initializer=_worker.init)
-    futures = {pool.submit(run_task, recipe, stage, t, out): t for t in pending}
-    for fut in as_completed(futures):
-        st = fut.result()
-        results[futures[fut].index] = st
+    for task, st in runner.map(recipe, stage, pending, out):
+        results[task.index] = st
         progress.update(st.get("processed", 0))
-    return results, pool
+    return results
 
 
 def _step_summaries(recipe: Recipe) -> list[dict[str, Any]]:

@@ -130,7 +130,7 @@ def write_report(out: Path, stats: dict[str, Any], recipe_name: str, steps: list
     c, b = stats["counts"], stats["bytes"]
     parts = [f"<!doctype html><html lang=en><head><meta charset=utf-8><title>dataprep report: {_e(recipe_name)}"
              f"</title><style>{CSS}</style></head><body>",
-             f"<h1>dataprep run: {_e(recipe_name)}</h1><div class=muted>{_e(out)}</div>",
+             f"<h1>dataprep run: {_e(recipe_name)}</h1>",
              "<h2>Documents</h2><table id=counts><tr><th></th><th>documents</th><th>bytes</th></tr>"]
     for key in ("input", "kept", "rejected", "duplicates", "quarantined"):
         parts.append(f"<tr><td>{key}</td><td data-key={key}>{c[key]:,}</td><td>{b[key]:,}</td></tr>")
