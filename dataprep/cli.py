@@ -347,7 +347,7 @@ def tokenizer_train(inputs: tuple[str, ...], vocab_size: int, out: Path, special
     """Train a byte-level BPE on INPUT, streaming (the corpus is never held in memory)."""
     from dataprep.tokenizer import train_bpe
 
-    info = train_bpe(list(inputs), vocab_size, out, list(special) or None, min_frequency, limit_docs)
+    info = train_bpe(list(inputs), vocab_size, out, list(special) or None, min_frequency, limit_docs, quiet=False)
     click.echo(f"{info['tokenizer']}: vocabulary {info['vocab_size']:,}, trained on {info['documents']:,} documents")
 
 

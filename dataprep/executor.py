@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -44,6 +43,7 @@ from dataprep.io.writers import (
     remove_temp_files,
     write_arrow_file,
 )
+from dataprep.progress import Progress
 from dataprep.recipe import Recipe, StepConfig
 from dataprep.report import write_report
 from dataprep.schema import (
@@ -379,35 +379,6 @@ def _prepare_output(recipe: Recipe, out: Path, overwrite: bool) -> bool:
         atomic_write_bytes(work_fp, fp.encode())
     remove_temp_files(out)
     return False
-
-
-class Progress:
-    """Progress on stderr: a live line on a terminal, a plain log line every few seconds otherwise."""
-
-    def __init__(self, total: int, label: str, quiet: bool = False) -> None:
-        self.total, self.label, self.quiet = total, label, quiet
-        self.done = 0
-        self.docs = 0
-        self.start = time.monotonic()
-        self.last = 0.0
-        self.tty = sys.stderr.isatty()
-
-    def update(self, docs: int) -> None:
-        self.done += 1
-        self.docs += docs
-        now = time.monotonic()
-        if self.quiet or (not self.tty and now - self.last < 5 and self.done < self.total):
-            return
-        self.last = now
-        rate = self.docs / max(now - self.start, 1e-9)
-        eta = (now - self.start) / self.done * (self.total - self.done)
-        msg = f"{self.label}: {self.done}/{self.total} files, {self.docs:,} docs, {rate:,.0f} docs/s, ETA {eta:.0f}s"
-        if self.tty:
-            end = "\n" if self.done == self.total else ""
-            sys.stderr.write(f"\r\033[K{msg}{end}")
-        else:
-            sys.stderr.write(msg + "\n")
-        sys.stderr.flush()
 
 
 class LocalRunner:

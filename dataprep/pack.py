@@ -16,8 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +28,7 @@ from dataprep.errors import DataprepError
 from dataprep.io.files import expand_paths
 from dataprep.io.readers import read_documents
 from dataprep.io.writers import atomic_write_json
+from dataprep.progress import Progress
 from dataprep.shards import FORMAT
 
 SPLITS = ("train", "val")
@@ -204,7 +203,8 @@ def pack(inputs: list[str], tokenizer: str | Path, output: str | Path, seq_len: 
     atomic_write_json(work / "settings.json", settings)
     parts: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
     per_source: dict[str, dict[str, int]] = {}
-    start, total_tokens = time.perf_counter(), 0
+    total_tokens = 0
+    progress = Progress(len(settings["inputs"]), "pack", quiet, unit="shards", counted="tokens")
     for index, (rel, tables) in enumerate(iter_batches(inputs, batch_docs)):
         marker = work / f"part-{index:05d}.json"
         if marker.exists():
@@ -243,10 +243,7 @@ def pack(inputs: list[str], tokenizer: str | Path, output: str | Path, seq_len: 
             agg = per_source.setdefault(src, {"train": 0, "val": 0, "docs": 0})
             for k in agg:
                 agg[k] += c[k]
-        if not quiet:
-            rate = total_tokens / max(time.perf_counter() - start, 1e-9)
-            print(f"pack: {index + 1} shards, {total_tokens:,} tokens, {rate:,.0f} tokens/s", file=sys.stderr,
-                  flush=True)
+        progress.update(sum(info["splits"][split]["n_tokens"] for split in SPLITS))
     splits = {}
     for split in SPLITS:
         n_tok = sum(p["n_tokens"] for p in parts[split])

@@ -18,6 +18,7 @@ import numpy as np
 
 from dataprep.errors import DataprepError
 from dataprep.pack import encode, iter_batches, load_tokenizer
+from dataprep.progress import Progress
 
 DEFAULT_SPECIAL = ["<|endoftext|>", "<|pad|>"]
 
@@ -50,7 +51,7 @@ def _save(tok: Any, out: str | Path) -> Path:
 
 
 def train_bpe(inputs: list[str], vocab_size: int, out: str | Path, special_tokens: list[str] | None = None,
-              min_frequency: int = 2, limit_docs: int | None = None) -> dict[str, Any]:
+              min_frequency: int = 2, limit_docs: int | None = None, quiet: bool = True) -> dict[str, Any]:
     """Train a byte-level BPE (GPT-2 style: bytes as the base alphabet, so no text is unknown)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
@@ -61,11 +62,13 @@ def train_bpe(inputs: list[str], vocab_size: int, out: str | Path, special_token
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=special,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
     n_docs = 0
+    progress = Progress(0, "tokenizer train", quiet, unit="batches", counted="docs")
 
     def batches() -> Iterator[list[str]]:
         nonlocal n_docs
         for texts in iter_texts(inputs, limit_docs=limit_docs):
             n_docs += len(texts)
+            progress.update(len(texts))
             yield texts
 
     tok.train_from_iterator(batches(), trainer=trainer)

@@ -293,6 +293,7 @@ def train(cfg: TrainConfig, log: Any = print) -> list[dict[str, Any]]:
     tokens_per_step = cfg.batch_size * cfg.grad_accum * train_ds.seq_len * world
     try:
         last = min(cfg.max_steps, cfg.stop_at) if cfg.stop_at else cfg.max_steps
+        run_start, first_step = time.perf_counter(), step
         while step < last:
             t0 = time.perf_counter()
             lr = lr_at(step, cfg)
@@ -333,8 +334,10 @@ def train(cfg: TrainConfig, log: Any = print) -> list[dict[str, Any]]:
                     extra = f" mfu {rec['mfu']:.1%}" if "mfu" in rec else ""
                     val = f" | val loss {rec['val_loss']:.4f} ppl {rec['val_ppl']:.1f} bpb {rec['val_bpb']:.3f}" \
                         if "val_loss" in rec else ""
+                    eta = (time.perf_counter() - run_start) / max(step - first_step, 1) * (last - step)
                     log(f"step {step:>6} loss {loss_value:.4f} lr {lr:.2e} grad {rec['grad_norm']:.2f} "
-                        f"{rec['tokens_per_s']:,.0f} tok/s{extra} data-wait {rec['data_wait_frac']:.1%}{val}")
+                        f"{rec['tokens_per_s']:,.0f} tok/s{extra} data-wait {rec['data_wait_frac']:.1%} "
+                        f"ETA {eta:.0f}s{val}")
             if rank == 0 and (step % cfg.checkpoint_every == 0 or step == last):
                 _save_checkpoint(ckpt_path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                              "step": step, "rng": _rng_state(), "config": dataclasses.asdict(cfg),
