@@ -320,11 +320,18 @@ def fit_global(recipe: Recipe, stage: Stage, tasks: list[Task], out: Path) -> di
     if hasattr(step, "fit_files"):  # the step reads the key files itself, out of core
         files = [(t.index, _intermediate(work, stage.index, t)) for t in tasks]
         drop, gstats = step.fit_files([(i, p) for i, p in files if p.exists()], ORD_SHIFT, work / f"g{stage.index}.tmp")
-        drop = drop.select(pl.col("_ord").cast(pl.Int64), pl.col("duplicate_of").cast(pl.String)).sort("_ord")
-        write_arrow_file(decision_path, normalize_table(drop.to_arrow()))
-        atomic_write_json(stats_path, gstats)
         shutil.rmtree(work / f"g{stage.index}.tmp", ignore_errors=True)
-        return gstats
+    else:
+        drop, gstats = _fit_in_memory(step, work, stage, tasks)
+    payload = pl.col("remove") if getattr(step, "edits", False) else pl.col("duplicate_of").cast(pl.String)
+    drop = drop.select(pl.col("_ord").cast(pl.Int64), payload).sort("_ord")
+    write_arrow_file(decision_path, normalize_table(drop.to_arrow()))
+    atomic_write_json(stats_path, gstats)
+    return gstats
+
+
+def _fit_in_memory(step: Any, work: Path, stage: Stage, tasks: list[Task]) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """Concatenate every task's key columns (with corpus positions) and let the step decide."""
     frames = []
     for task in tasks:
         path = _intermediate(work, stage.index, task)
@@ -336,16 +343,9 @@ def fit_global(recipe: Recipe, stage: Stage, tasks: list[Task], out: Path) -> di
         frames.append(df.with_columns(
             (pl.int_range(0, df.height, dtype=pl.Int64) + (task.index << ORD_SHIFT)).alias("_ord")))
     if frames:
-        keys = pl.concat(frames, how="vertical")
-        drop, gstats = stage.keys_for.step.fit(keys)
-        payload = pl.col("remove") if getattr(step, "edits", False) else pl.col("duplicate_of").cast(pl.String)
-        drop = drop.select(pl.col("_ord").cast(pl.Int64), payload).sort("_ord")
-    else:
-        drop, gstats = pl.DataFrame({"_ord": [], "duplicate_of": []},
-                                    schema={"_ord": pl.Int64, "duplicate_of": pl.String}), {}
-    write_arrow_file(decision_path, normalize_table(drop.to_arrow()))
-    atomic_write_json(stats_path, gstats)
-    return gstats
+        return step.fit(pl.concat(frames, how="vertical"))
+    payload = ("remove", pl.List(pl.UInt32)) if getattr(step, "edits", False) else ("duplicate_of", pl.String)
+    return pl.DataFrame(schema={"_ord": pl.Int64, payload[0]: payload[1]}), {}
 
 
 # ------------------------------------------------------------------------------------------------------------

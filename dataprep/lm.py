@@ -22,8 +22,8 @@ from pathlib import Path
 import polars as pl
 
 from dataprep.errors import DataprepError
+from dataprep.unicode import CJK_CLASS
 
-CJK = r"\p{Han}\p{Hiragana}\p{Katakana}"
 KENLM_APT = ("libboost-program-options-dev", "libboost-system-dev", "libboost-thread-dev", "libboost-test-dev")
 
 
@@ -35,7 +35,7 @@ def lm_normalize(expr: pl.Expr) -> pl.Expr:
         .str.normalize("NFC")
         .str.to_lowercase()
         .str.replace_all(r"\d", "0")
-        .str.replace_all(rf"([\p{{P}}\p{{S}}{CJK}])", " $1 ")
+        .str.replace_all(rf"([\p{{P}}\p{{S}}{CJK_CLASS}])", " $1 ")
         .str.replace_all(r"\s+", " ")
         .str.strip_chars()
     )

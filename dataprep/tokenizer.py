@@ -8,8 +8,6 @@ Both stream documents in batches from any input dataprep reads, so the corpus is
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from dataprep.errors import DataprepError
+from dataprep.io.writers import atomic_write_bytes
 from dataprep.pack import encode, iter_batches, load_tokenizer
 from dataprep.progress import Progress
 
@@ -42,11 +41,7 @@ def _save(tok: Any, out: str | Path) -> Path:
     out = Path(out)
     if out.suffix != ".json":
         out = out / "tokenizer.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    os.close(fd)
-    tok.save(tmp)
-    os.replace(tmp, out)
+    atomic_write_bytes(out, tok.to_str().encode("utf-8"))
     return out
 
 

@@ -6,7 +6,6 @@ high-quality positives against random web text), trained by ``dataprep classifie
 from __future__ import annotations
 
 import dataclasses
-import os
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -16,6 +15,7 @@ import numpy as np
 import polars as pl
 
 from dataprep.errors import DataprepError
+from dataprep.io.writers import atomic_write_bytes
 from dataprep.step import Step, register
 from filters.language import fasttext_input, load_fasttext
 
@@ -62,16 +62,8 @@ def train_classifier(positive: Iterable[str], negative: Iterable[str], out: str 
                                 "lower --lr")
         tmp_out = Path(tmp) / "model.bin"
         model.save_model(str(tmp_out))
-        _copy_atomic(tmp_out, out)
+        atomic_write_bytes(out, tmp_out.read_bytes())
     return {"model": str(out), "positive": len(pos), "negative": len(neg), "lr": attempt_lr, "epoch": epoch}
-
-
-def _copy_atomic(src: Path, dest: Path) -> None:
-    import shutil
-
-    tmp = dest.with_name(f".{dest.name}.tmp")
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, dest)
 
 
 @register

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import polars as pl
 
-#: Scripts written without spaces between words (Chinese, Japanese kana).
-CJK_CLASS = r"\p{Han}\p{Hiragana}\p{Katakana}"
+from dataprep.unicode import CJK_CLASS
+
 _PLAIN = rf"[^\s\p{{P}}\p{{S}}{CJK_CLASS}]"
 #: A word: one CJK character; a URL, an abbreviation (``e.g.``, ``U.S.A.``) or a number with separators
 #: (``3.14``, ``1,000``), which tokenizers keep whole; or a run of characters that are neither space,

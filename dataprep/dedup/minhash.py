@@ -33,15 +33,15 @@ import pyarrow.ipc as ipc
 import xxhash
 
 from dataprep.step import GlobalStep, register
+from dataprep.unicode import CJK_CLASS
 
 try:  # the compiled kernel (setup.py, optional): same numbers as the numpy code below, much faster
     from dataprep.dedup import _kernels
 except ImportError:  # pragma: no cover - no C compiler at install time
     _kernels = None
 
-_CJK = r"\p{Han}\p{Hiragana}\p{Katakana}"
 #: Words for shingling: a CJK character, or a run of letters and digits (punctuation and symbols dropped).
-SHINGLE_WORD_RE = rf"[{_CJK}]|[^\s\p{{P}}\p{{S}}{_CJK}]+"
+SHINGLE_WORD_RE = rf"[{CJK_CLASS}]|[^\s\p{{P}}\p{{S}}{CJK_CLASS}]+"
 _FOLD = np.uint64(0x100000001B3)  # FNV-1a 64-bit prime: folds word hashes into an n-gram hash
 _MASK64 = (1 << 64) - 1
 _MERSENNE = np.uint64((1 << 61) - 1)
