@@ -45,18 +45,18 @@ def _e(x: Any) -> str:
     return html.escape(str(x))
 
 
-def _bars(items: list[tuple[str, float]], width: int = 520, unit: str = "", color: str = "#4a7bd0") -> str:
+def _bars(items: list[tuple[str, float]], width: int = 620, unit: str = "", color: str = "#4a7bd0") -> str:
     """A horizontal bar chart as inline SVG."""
     if not items:
         return "<p class=muted>nothing to show</p>"
     top = max(v for _, v in items) or 1
-    row, label_w = 20, 230
+    row, label_w = 20, 300
     h = row * len(items) + 4
     parts = [f'<svg width="{width}" height="{h}" role="img">']
     for i, (label, v) in enumerate(items):
         w = max(1.0, (width - label_w - 80) * v / top)
         y = i * row + 2
-        parts.append(f'<text x="0" y="{y + 14}">{_e(label[:38])}</text>'
+        parts.append(f'<text x="0" y="{y + 14}">{_e(label[:48])}</text>'
                      f'<rect x="{label_w}" y="{y + 3}" width="{w:.1f}" height="{row - 6}" fill="{color}"/>'
                      f'<text x="{label_w + w + 4:.1f}" y="{y + 14}">{v:,.0f}{unit}</text>')
     parts.append("</svg>")
@@ -136,7 +136,11 @@ def write_report(out: Path, stats: dict[str, Any], recipe_name: str, steps: list
         parts.append(f"<tr><td>{key}</td><td data-key={key}>{c[key]:,}</td><td>{b[key]:,}</td></tr>")
     parts.append("</table>")
     rows = funnel(stats)
-    parts.append("<h2>Funnel</h2>" + _bars([(name, docs) for name, docs, _ in rows], unit=" docs"))
+    # bytes only at both ends: mappers (boilerplate lines, PII, C4) shrink texts between steps
+    labels = [(f"{name} ({b['input'] / 1e6:,.1f} MB)" if i == 0 else name, docs)
+              for i, (name, docs, _) in enumerate(rows)]
+    labels.append((f"kept ({b['kept'] / 1e6:,.1f} MB)", c["kept"]))
+    parts.append("<h2>Funnel: documents remaining after each step</h2>" + _bars(labels, unit=" docs"))
     parts.append("<h2>Rejected per step and reason</h2>")
     reasons = [(k, v) for k, v in stats["by_reason"].items()]
     parts.append(_bars(sorted(reasons, key=lambda kv: -kv[1]), color="#d08a4a"))

@@ -25,7 +25,7 @@ def test_report_numbers_match_stats(run_out):
         cell = re.search(rf"<td data-key={key}>([\d,]+)</td>", page)
         assert cell and int(cell.group(1).replace(",", "")) == stats["counts"][key], key
     for reason, n in stats["by_reason"].items():
-        assert f">{reason[:38]}</text>" in page and f">{n:,}</text>" in page
+        assert f">{reason[:48]}</text>" in page and f">{n:,}</text>" in page
     assert "Languages of kept documents" in page and "Perplexity per language" in page
     assert "Duplicate cluster sizes" in page and "Sample rejected documents" in page
     assert "<script" not in page and "http://" not in page.split("</style>")[0]  # offline, no script
