@@ -9,6 +9,7 @@ recipe steps (``dataprep steps`` lists them).
 - heuristics: :class:`GopherQuality`, :class:`GopherRepetition`, :class:`C4Filter`, :class:`FineWebQuality`,
   :class:`CodeQuality`, :class:`BoilerplateLines`
 - PII: :class:`PIIRedactor`; quality classifier: :class:`QualityClassifier`
+- per source: :class:`LicenseFilter` (code), :class:`GutenbergClean` (books)
 """
 
 from dataprep.step import GlobalStep, Step, register
@@ -21,6 +22,7 @@ from filters.language import LanguageFilter
 from filters.lines import BoilerplateLines, ccnet_normalize
 from filters.perplexity import PerplexityFilter
 from filters.pii import PIIRedactor
+from filters.sources import GutenbergClean, LicenseFilter
 
 __all__ = [
     "BoilerplateLines",
@@ -30,7 +32,9 @@ __all__ = [
     "GlobalStep",
     "GopherQuality",
     "GopherRepetition",
+    "GutenbergClean",
     "LanguageFilter",
+    "LicenseFilter",
     "PIIRedactor",
     "PerplexityFilter",
     "QualityClassifier",
