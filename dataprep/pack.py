@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -186,8 +187,6 @@ def pack(inputs: list[str], tokenizer: str | Path, output: str | Path, seq_len: 
     if overwrite and (manifest_path.exists() or work.exists()):
         previous = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
         if previous.get("settings") != settings:
-            import shutil
-
             for sub in (*SPLITS, "_work"):
                 shutil.rmtree(out / sub, ignore_errors=True)
             manifest_path.unlink(missing_ok=True)
@@ -258,7 +257,5 @@ def pack(inputs: list[str], tokenizer: str | Path, output: str | Path, seq_len: 
         "settings": settings,
     }
     atomic_write_json(manifest_path, manifest)
-    import shutil
-
     shutil.rmtree(work, ignore_errors=True)
     return manifest

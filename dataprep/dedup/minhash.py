@@ -225,10 +225,10 @@ def jaccard(a: np.ndarray, b: np.ndarray) -> float:
 
 @dataclasses.dataclass
 class _KeyFile:
-    """One task's key columns on disk (or in memory), with the corpus position of its first row."""
+    """One task's key columns on disk (or in memory), with the corpus position of each row."""
 
     table: pa.Table
-    ord_base: int
+    ords: np.ndarray
 
 
 def _open_keys(path: Path) -> pa.Table:
@@ -293,7 +293,6 @@ class MinHashDedup(GlobalStep):
         out = pl.DataFrame(cols).with_columns(
             pl.from_arrow(shingle_lists).alias("_kshingles"),
             pl.Series("_kempty", counts == 0),
-            df.get_column("text").str.len_bytes().cast(pl.Int64).alias("_klen"),
             self._rank_expr(df).alias("_krank"),
         )
         return out
@@ -324,30 +323,27 @@ class MinHashDedup(GlobalStep):
         ords = keys.get_column("_ord").to_numpy()
         table = keys.drop("_ord").to_arrow()
         # in-memory keys (a notebook's split): one "file" whose rows carry their own positions
-        return self._cluster([_KeyFile(table, 0)], explicit_ords=[ords])
+        return self._cluster([_KeyFile(table, ords.astype(np.int64))])
 
     def fit_files(self, files: list[tuple[int, Path]], ord_shift: int, workdir: Path) -> tuple[pl.DataFrame,
                                                                                                  dict[str, Any]]:
         """The executor's entry: key columns of each task's intermediate Arrow file, read memory-mapped."""
-        return self._cluster([_KeyFile(_open_keys(p), task << ord_shift) for task, p in files], workdir=workdir)
+        keyfiles = []
+        for task, path in files:
+            table = _open_keys(path)
+            keyfiles.append(_KeyFile(table, (task << ord_shift) + np.arange(table.num_rows, dtype=np.int64)))
+        return self._cluster(keyfiles, workdir=workdir)
 
-    def _cluster(self, files: list[_KeyFile], explicit_ords: list[np.ndarray] | None = None,
-                 workdir: Path | None = None) -> tuple[pl.DataFrame, dict[str, Any]]:
+    def _cluster(self, files: list[_KeyFile], workdir: Path | None = None) -> tuple[pl.DataFrame, dict[str, Any]]:
         if workdir is not None:
             workdir.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix="minhash-", dir=workdir))
         try:
-            return self._cluster_in(files, explicit_ords, tmp)
+            return self._cluster_in(files, tmp)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
-    def _ords(self, files: list[_KeyFile], explicit: list[np.ndarray] | None, i: int) -> np.ndarray:
-        if explicit is not None:
-            return explicit[i].astype(np.int64)
-        return files[i].ord_base + np.arange(files[i].table.num_rows, dtype=np.int64)
-
-    def _cluster_in(self, files: list[_KeyFile], explicit: list[np.ndarray] | None, tmp: Path
-                    ) -> tuple[pl.DataFrame, dict[str, Any]]:
+    def _cluster_in(self, files: list[_KeyFile], tmp: Path) -> tuple[pl.DataFrame, dict[str, Any]]:
         band_cols = [f"_kb{i:03d}" for i in range(self.bands)]
         total_rows = sum(f.table.num_rows for f in files)
         key_bytes = total_rows * self.bands * 16
@@ -358,8 +354,8 @@ class MinHashDedup(GlobalStep):
         # 1. spill (bucket key, position) by key range; empty documents never enter the index
         writers: dict[int, ipc.RecordBatchFileWriter] = {}
         schema = pa.schema([("k", pa.uint64()), ("o", pa.int64())])
-        for i, f in enumerate(files):
-            ords = self._ords(files, explicit, i)
+        for f in files:
+            ords = f.ords
             nonempty = ~f.table.column("_kempty").to_numpy(zero_copy_only=False)
             for col in band_cols:
                 k = f.table.column(col).to_numpy()[nonempty]
@@ -390,7 +386,7 @@ class MinHashDedup(GlobalStep):
         candidates = int(edges.height)
         # 3. gather what the candidates need: id, rank, shingles (only for documents in some edge)
         nodes = pl.concat([edges.get_column("l"), edges.get_column("r")]).unique().sort()
-        info = self._gather(files, explicit, nodes.to_numpy())
+        info = self._gather(files, nodes.to_numpy())
         verified_out = 0
         if self.verify and edges.height:
             sh = dict(zip(info.get_column("_ord").to_list(), info.get_column("_kshingles").to_list(), strict=True))
@@ -428,12 +424,11 @@ class MinHashDedup(GlobalStep):
         }
         return drop, stats
 
-    def _gather(self, files: list[_KeyFile], explicit: list[np.ndarray] | None, nodes: np.ndarray
-                ) -> pl.DataFrame:
+    def _gather(self, files: list[_KeyFile], nodes: np.ndarray) -> pl.DataFrame:
         """id, rank and shingles of the documents at positions ``nodes`` (sorted), one file at a time."""
         frames = []
-        for i, f in enumerate(files):
-            ords = self._ords(files, explicit, i)
+        for f in files:
+            ords = f.ords
             hit = np.isin(ords, nodes, assume_unique=False)
             if not hit.any():
                 continue
