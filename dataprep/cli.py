@@ -99,6 +99,8 @@ def _after_run(rec: Recipe, output: Path, quiet: bool, overwrite: bool) -> None:
         info = train_bpe(kept, tok.vocab_size, tok_path, tok.special_tokens)
         click.echo(f"\ntokenizer: trained {info['tokenizer']} (vocabulary {info['vocab_size']:,}) on "
                    f"{info['documents']:,} kept documents")
+    if rec.mixture is not None:
+        kept = [str(_mix_after(rec, Path(output), tok_path))]
     if rec.pack is not None:
         pack_out = rec.pack.output or Path(output) / "packed"
         m = pack(kept, tok_path, pack_out, seq_len=rec.pack.seq_len, val_fraction=rec.pack.val_fraction,
@@ -108,6 +110,27 @@ def _after_run(rec: Recipe, output: Path, quiet: bool, overwrite: bool) -> None:
                    f"{rec.pack.seq_len}), val {va['n_tokens']:,} tokens, {m['dtype']}")
         if rec.train is not None:
             _train_after(rec, pack_out, Path(output) / "train", quiet)
+
+
+def _mix_after(rec: Recipe, output: Path, tok_path: Path) -> Path:
+    """The recipe's mixture section: the kept documents of each source drawn to their token share."""
+    from dataprep.executor import rewrite_report
+    from dataprep.mixing import MixSource, Mixture, run_mixture
+
+    cfg = rec.mixture
+    mix_out = cfg.output or output / "mixed"
+    ext = rec.output.format
+    sources = []
+    for name, weight in cfg.weights.items():
+        shards = sorted((output / "kept").glob(f"{name}-[0-9][0-9][0-9][0-9][0-9]-*.{ext}"))
+        if not shards:
+            raise DataprepError(f"mixture: source '{name}' has no kept documents to mix (weight {weight})")
+        sources.append(MixSource(name, weight, [str(p) for p in shards]))
+    mix = Mixture(rec.path, rec.name, rec.seed, cfg.total_tokens, str(tok_path), cfg.max_epochs, sources)
+    click.echo("\nmixture:")
+    _echo_mix(run_mixture(mix, mix_out), mix_out)
+    rewrite_report(rec, output)
+    return mix_out
 
 
 def _train_after(rec: Recipe, packed: Path, out: Path, quiet: bool) -> None:
@@ -322,7 +345,10 @@ def mix_run(mixture: Path, output: Path) -> None:
     """Draw the mixture: whole passes over small sources plus a seeded random fraction, at document level."""
     from dataprep.mixing import load_mixture, run_mixture
 
-    report = run_mixture(load_mixture(mixture), output)
+    _echo_mix(run_mixture(load_mixture(mixture), output), output)
+
+
+def _echo_mix(report: dict, output: Path) -> None:
     click.echo(f"{'source':<16}{'planned share':>14}{'realized share':>15}{'tokens':>14}{'epochs':>8}")
     for name, e in report["sources"].items():
         click.echo(f"{name:<16}{e['planned_share']:>14.4f}{e['realized_share']:>15.4f}{e['realized_tokens']:>14,}"

@@ -135,7 +135,7 @@ def _stage_input(recipe: Recipe, stage: Stage, task: Task, work: Path) -> Iterat
         src = recipe.sources[task.source_index]
         opts = ReadOptions(source=src.name, format=src.format, text_field=src.text_field,
                            id_field=src.id_field, text_unit=src.text_unit, byte_range=task.byte_range,
-                           first_line=task.first_line)
+                           first_line=task.first_line, options=tuple(sorted(src.options.items())))
         yield from read_file(task.path, task.rel, opts)
         return
     path = _intermediate(work, stage.index - 1, task)
@@ -213,7 +213,7 @@ def run_task(recipe: Recipe, stage: Stage, task: Task, out: Path) -> dict[str, A
                 writer("kept", _kept_schema(table)).write(table)
                 add(stats["kept"], table.num_rows, text_bytes(table))
             else:
-                keys = stage.keys_for.step.keys(pl.from_arrow(table, rechunk=False))
+                keys = _stage_keys(stage.keys_for, pl.from_arrow(table, rechunk=False))
                 for name in keys.columns:
                     if name != "id":
                         table = table.append_column(name, keys.get_column(name).to_arrow())
@@ -226,6 +226,28 @@ def run_task(recipe: Recipe, stage: Stage, task: Task, out: Path) -> dict[str, A
         raise
     atomic_write_json(marker, stats)
     return stats
+
+
+def _stage_keys(cfg: StepConfig, df: pl.DataFrame) -> pl.DataFrame:
+    """A global step's key columns for one batch. For a step restricted by ``sources:`` the keys of the other
+    rows are zeros and ``_kskip`` is true: :func:`fit_global` (and ``fit_files``) leave those rows out."""
+    sel = _selected(cfg, df)
+    if sel is None:
+        return cfg.step.keys(df)
+    if sel.all():
+        return cfg.step.keys(df).with_columns(pl.lit(False).alias("_kskip"))
+    sub = cfg.step.keys(df.filter(sel)) if sel.any() else cfg.step.keys(df.head(0))
+    sub = sub.drop("id").with_columns(pl.Series(ROW_COL, np.flatnonzero(sel.to_numpy()), dtype=pl.UInt32))
+    full = df.select("id").with_row_index(ROW_COL).join(sub, on=ROW_COL, how="left", maintain_order="left")
+    fills = []
+    for name, dtype in sub.schema.items():
+        if name == ROW_COL:
+            continue
+        if dtype.is_numeric():
+            fills.append(pl.col(name).fill_null(0))
+        elif dtype == pl.Boolean:
+            fills.append(pl.col(name).fill_null(name == "_kempty"))
+    return full.with_columns(*fills, (~pl.Series(sel)).alias("_kskip")).drop(ROW_COL)
 
 
 def _kept_schema(table: pa.Table) -> pa.Schema:
@@ -259,7 +281,31 @@ def _record_rejected(rejected: pl.DataFrame, step: str, stats: dict, writer: Cal
         add(stats["rejected"].setdefault(step, {}).setdefault(reason, {}), n, b or 0)
 
 
+#: a working column that carries a row's position through a step restricted to some sources (a name without a
+#: leading underscore, which steps drop as private)
+ROW_COL = "dataprep_row__"
+
+
+def _selected(cfg: StepConfig, df: pl.DataFrame) -> pl.Series | None:
+    """Rows a step restricted by ``sources:`` applies to; None when it applies to every row."""
+    if cfg.sources is None:
+        return None
+    return df.get_column("source").is_in(cfg.sources)
+
+
 def _run_local(cfg: StepConfig, df: pl.DataFrame, stats: dict, writer: Callable) -> pl.DataFrame:
+    sel = _selected(cfg, df)
+    if sel is not None and not sel.all():
+        if not sel.any():
+            return df
+        indexed = df.with_row_index(ROW_COL)
+        kept = _run_local_all(cfg, indexed.filter(sel), stats, writer)
+        merged = pl.concat([indexed.filter(~sel), kept], how="diagonal_relaxed").sort(ROW_COL)
+        return merged.drop(ROW_COL)
+    return _run_local_all(cfg, df, stats, writer)
+
+
+def _run_local_all(cfg: StepConfig, df: pl.DataFrame, stats: dict, writer: Callable) -> pl.DataFrame:
     kept, rejected, counters = cfg.step.run_polars(df)
     if counters:
         into = stats["counters"].setdefault(cfg.label, {})
@@ -340,8 +386,10 @@ def _fit_in_memory(step: Any, work: Path, stage: Stage, tasks: list[Task]) -> tu
         table = read_table(path)
         key_cols = ["id"] + [c for c in table.column_names if c.startswith("_k")]
         df = pl.from_arrow(table.select(key_cols))
-        frames.append(df.with_columns(
-            (pl.int_range(0, df.height, dtype=pl.Int64) + (task.index << ORD_SHIFT)).alias("_ord")))
+        df = df.with_columns((pl.int_range(0, df.height, dtype=pl.Int64) + (task.index << ORD_SHIFT)).alias("_ord"))
+        if "_kskip" in df.columns:  # rows of sources the step is not restricted to
+            df = df.filter(~pl.col("_kskip")).drop("_kskip")
+        frames.append(df)
     if frames:
         return step.fit(pl.concat(frames, how="vertical"))
     payload = ("remove", pl.List(pl.UInt32)) if getattr(step, "edits", False) else ("duplicate_of", pl.String)
@@ -470,6 +518,12 @@ def _run_stage(recipe: Recipe, stage: Stage, tasks: list[Task], out: Path, n_sta
         results[task.index] = st
         progress.update(st.get("processed", 0))
     return results
+
+
+def rewrite_report(recipe: Recipe, out: Path) -> Path:
+    """Write ``OUT/report.html`` again from ``stats.json`` (after the recipe's mixture, for its table)."""
+    stats = json.loads((Path(out) / "stats.json").read_text())
+    return write_report(Path(out), stats, recipe.name, _step_summaries(recipe))
 
 
 def _step_summaries(recipe: Recipe) -> list[dict[str, Any]]:

@@ -12,14 +12,18 @@ from dataprep.errors import DataprepError
 
 
 def scan_folder(folder: Path) -> pl.LazyFrame | None:
-    """Lazily scan every shard (Arrow IPC or Parquet) of an output folder; None when it has none."""
+    """Lazily scan every shard (Arrow IPC or Parquet) of an output folder; None when it has none. Shards may
+    differ in columns (a step restricted to some sources adds its scores to theirs only): missing columns
+    read as null."""
     arrow = sorted(folder.glob("*.arrow"))
     parquet = sorted(folder.glob("*.parquet"))
     if arrow:
-        return pl.scan_ipc([str(p) for p in arrow])
-    if parquet:
-        return pl.scan_parquet([str(p) for p in parquet])
-    return None
+        scans = [pl.scan_ipc(str(p)) for p in arrow]
+    elif parquet:
+        scans = [pl.scan_parquet(str(p)) for p in parquet]
+    else:
+        return None
+    return pl.concat(scans, how="diagonal_relaxed") if len(scans) > 1 else scans[0]
 
 
 def load_stats(out: Path) -> dict:

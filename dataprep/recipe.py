@@ -40,7 +40,7 @@ from typing import Any
 import yaml
 
 from dataprep.errors import InputError, RecipeError
-from dataprep.io.files import KNOWN_FORMATS, expand_paths
+from dataprep.io.files import KNOWN_FORMATS, expand_paths, input_size
 from dataprep.step import Step, load_builtin_steps
 
 DEFAULT_SHARD_BYTES = 256 << 20
@@ -106,6 +106,8 @@ class SourceConfig:
     text_field: str = "text"
     id_field: str | None = "id"
     text_unit: str = "file"
+    #: reader options of formats that take them (``warc``/``html``: extractor; ``stackexchange``: site)
+    options: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass
@@ -115,6 +117,8 @@ class StepConfig:
     params: dict[str, Any]
     step: Step
     line: int
+    #: run the step only on documents of these sources (the recipe key ``sources:`` of a step); others pass
+    sources: list[str] | None = None
 
 
 @dataclasses.dataclass
@@ -144,6 +148,17 @@ class PackConfig:
 
 
 @dataclasses.dataclass
+class MixtureConfig:
+    """Mix the kept documents by source into ``output`` (default ``OUT/mixed``) for a token budget; packing
+    then reads the mixture instead of ``OUT/kept`` (:func:`dataprep.mixing.run_mixture`)."""
+
+    weights: dict[str, float]
+    total_tokens: int
+    max_epochs: float | None = None
+    output: Path | None = None
+
+
+@dataclasses.dataclass
 class Recipe:
     """A validated recipe: every source has files, every step is built, the output is known."""
 
@@ -158,6 +173,7 @@ class Recipe:
     tokenizer: TokenizerConfig | None = None
     pack: PackConfig | None = None
     train: dict[str, Any] | None = None  # training settings run on OUT/packed after packing (needs torch)
+    mixture: MixtureConfig | None = None
     split_bytes: int = 64 << 20  # uncompressed JSONL files larger than this are read as several tasks
 
     def fingerprint(self) -> str:
@@ -171,12 +187,13 @@ class Recipe:
             "sources": [
                 {
                     "name": s.name, "format": s.format, "text_field": s.text_field, "id_field": s.id_field,
-                    "text_unit": s.text_unit,
-                    "files": [[rel, p.stat().st_size] for p, rel in s.files],
+                    "text_unit": s.text_unit, "options": _jsonable(s.options),
+                    "files": [[rel, input_size(p)] for p, rel in s.files],
                 }
                 for s in self.sources
             ],
-            "steps": [{"type": c.type, "label": c.label, "params": _jsonable(c.params)} for c in self.steps],
+            "steps": [{"type": c.type, "label": c.label, "params": _jsonable(c.params), "sources": c.sources}
+                      for c in self.steps],
         }
         return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -282,14 +299,14 @@ def load_recipe(path: str | Path, output: str | Path | None = None, fmt: str | N
     if not isinstance(doc, dict):
         raise RecipeError(f"{path}:1: a recipe is a mapping with 'sources', 'steps' and 'output'")
     ctx.check_keys(doc, ["name", "description", "seed", "sources", "steps", "output", "limits", "executor",
-                         "tokenizer", "pack", "train"], "the recipe")
+                         "tokenizer", "pack", "train", "mixture"], "the recipe")
     base = path.parent
     seed = doc.get("seed", 0)
     if not check_type(seed, int):
         ctx.fail(_line_of(doc, "seed"), f"'seed' must be an integer, got {seed!r}")
 
     sources = _load_sources(ctx, doc, base)
-    steps = _load_steps(ctx, doc)
+    steps = _load_steps(ctx, doc, [s.name for s in sources])
     out = _load_output(ctx, doc, base, output, fmt)
     limits = doc.get("limits") or _LineDict()
     if not isinstance(limits, dict):
@@ -317,9 +334,47 @@ def load_recipe(path: str | Path, output: str | Path | None = None, fmt: str | N
         for key in ("data", "out"):
             if key in train:
                 ctx.fail(_line_of(train, key), f"'train.{key}' is set by the run (OUT/packed, OUT/train)")
+    mixture = _load_mixture(ctx, doc, base, [s.name for s in sources], tokenizer)
     return Recipe(path=path, name=str(doc.get("name", path.stem)), seed=seed, sources=sources, steps=steps,
                   output=out, max_doc_bytes=max_doc, workers=workers, tokenizer=tokenizer, pack=pack, train=train,
-                  split_bytes=split_bytes)
+                  split_bytes=split_bytes, mixture=mixture)
+
+
+def _load_mixture(ctx: _Ctx, doc: dict, base: Path, source_names: list[str],
+                  tokenizer: TokenizerConfig | None) -> MixtureConfig | None:
+    """The optional ``mixture`` section: weights per source, a token budget, and a bound on repetition."""
+    raw = doc.get("mixture")
+    if raw is None:
+        return None
+    line = _line_of(doc, "mixture")
+    if not isinstance(raw, dict):
+        ctx.fail(line, "'mixture' must be a mapping (weights, total_tokens, max_epochs, output)")
+    ctx.check_keys(raw, ["weights", "total_tokens", "max_epochs", "output"], "mixture")
+    if tokenizer is None:
+        ctx.fail(line, "'mixture' needs a 'tokenizer' section: weights are shares of tokens")
+    weights = raw.get("weights")
+    if not isinstance(weights, dict) or not weights:
+        ctx.fail(_line_of(raw, "weights", line), "'mixture.weights' must map source names to weights")
+    for name, w in weights.items():
+        if name not in source_names:
+            ctx.fail(_line_of(weights, name, line),
+                     f"mixture: unknown source '{name}'{_suggest(str(name), source_names)}")
+        if not check_type(w, float) or w < 0:
+            ctx.fail(_line_of(weights, name, line), f"mixture: weight of '{name}' must be a number >= 0, got {w!r}")
+    total = raw.get("total_tokens")
+    try:
+        total = int(float(total))
+    except (TypeError, ValueError):
+        ctx.fail(_line_of(raw, "total_tokens", line), f"'mixture.total_tokens' must be a number, got {total!r}")
+    if total <= 0:
+        ctx.fail(_line_of(raw, "total_tokens", line), "'mixture.total_tokens' must be positive")
+    max_epochs = raw.get("max_epochs")
+    if max_epochs is not None and (not check_type(max_epochs, float) or max_epochs <= 0):
+        ctx.fail(_line_of(raw, "max_epochs", line),
+                 f"'mixture.max_epochs' must be a positive number, got {max_epochs!r}")
+    out = (base / str(raw["output"])).resolve() if "output" in raw else None
+    return MixtureConfig({str(k): float(v) for k, v in weights.items()}, total,
+                         float(max_epochs) if max_epochs is not None else None, out)
 
 
 def _load_after(ctx: _Ctx, doc: dict, base: Path) -> tuple[TokenizerConfig | None, PackConfig | None]:
@@ -367,7 +422,7 @@ def _load_sources(ctx: _Ctx, doc: dict, base: Path) -> list[SourceConfig]:
         line = raw.lines[i] if isinstance(raw, _LineList) else 0
         if not isinstance(src, dict):
             ctx.fail(line, "each source is a mapping with 'name' and 'paths'")
-        ctx.check_keys(src, ["name", "paths", "format", "text_field", "id_field", "text_unit"], "a source")
+        ctx.check_keys(src, ["name", "paths", "format", "text_field", "id_field", "text_unit", "options"], "a source")
         name = src.get("name")
         if not isinstance(name, str) or not SOURCE_NAME.match(name):
             ctx.fail(_line_of(src, "name", line), f"source name must be letters, digits, '_', '.' or '-', got {name!r}")
@@ -404,13 +459,22 @@ def _load_sources(ctx: _Ctx, doc: dict, base: Path) -> list[SourceConfig]:
             if unknown:
                 ctx.fail(_line_of(src, "paths", line),
                          f"source '{name}': cannot tell the format of {unknown[0]}: set 'format'")
+        options = src.get("options") or {}
+        if not isinstance(options, dict):
+            ctx.fail(_line_of(src, "options", line), f"source '{name}': 'options' must be a mapping")
+        from dataprep.io.files import detect_format
+        from dataprep.io.readers import check_options
+
+        problem = check_options(fmt or detect_format(files[0][0]), dict(options))
+        if problem:
+            ctx.fail(_line_of(src, "options", line), f"source '{name}': {problem}")
         out.append(SourceConfig(name=name, patterns=patterns, files=files, format=fmt,
                                 text_field=src.get("text_field", "text"), id_field=src.get("id_field", "id"),
-                                text_unit=unit))
+                                text_unit=unit, options=dict(options)))
     return out
 
 
-def _load_steps(ctx: _Ctx, doc: dict) -> list[StepConfig]:
+def _load_steps(ctx: _Ctx, doc: dict, source_names: list[str]) -> list[StepConfig]:
     registry = load_builtin_steps()
     raw = doc.get("steps") or []
     if not isinstance(raw, list):
@@ -432,7 +496,21 @@ def _load_steps(ctx: _Ctx, doc: dict) -> list[StepConfig]:
             ctx.fail(line, f"step '{kind}': parameters must be a mapping")
         cls = registry[kind]
         spec = {p["name"]: p for p in cls.params()}
+        only = params.get("sources")
+        if only is not None:
+            if isinstance(only, str):
+                only = [only]
+            if not check_type(only, list[str]) or not only:
+                ctx.fail(_line_of(params, "sources", line), f"step '{kind}': 'sources' must be a list of source names")
+            for src_name in only:
+                if src_name not in source_names:
+                    ctx.fail(_line_of(params, "sources", line),
+                             f"step '{kind}': unknown source '{src_name}'{_suggest(src_name, source_names)}; "
+                             f"the recipe's sources are {', '.join(source_names)}")
+            only = list(only)
         for key, value in params.items():
+            if key == "sources":
+                continue
             pline = _line_of(params, key, line)
             if key not in spec:
                 ctx.fail(pline, f"step '{kind}' has no parameter '{key}'{_suggest(key, spec)}; "
@@ -444,7 +522,7 @@ def _load_steps(ctx: _Ctx, doc: dict) -> list[StepConfig]:
         if missing:
             ctx.fail(line, f"step '{kind}' needs parameter(s): {', '.join(missing)}")
         lines_of = params
-        params = dict(params)
+        params = {k: v for k, v in params.items() if k != "sources"}
         for key in cls.path_params:
             value = params.get(key)
             if isinstance(value, str) and value and not Path(value).is_absolute() and ":" not in value:
@@ -457,7 +535,7 @@ def _load_steps(ctx: _Ctx, doc: dict) -> list[StepConfig]:
             ctx.fail(line, f"step '{kind}': {exc}")
         seen[kind] = seen.get(kind, 0) + 1
         label = kind if seen[kind] == 1 else f"{kind}#{seen[kind]}"
-        out.append(StepConfig(type=kind, label=label, params=params, step=step, line=line))
+        out.append(StepConfig(type=kind, label=label, params=params, step=step, line=line, sources=only))
     return out
 
 

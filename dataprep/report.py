@@ -150,7 +150,9 @@ def write_report(out: Path, stats: dict[str, Any], recipe_name: str, steps: list
     kept = scan_folder(out / "kept")
     columns = kept.collect_schema().names() if kept is not None else []
     if "lang" in columns:
-        langs = kept.group_by("lang").len().sort("len", descending=True).head(20).collect()
+        # rows of sources a language step did not run on have no language
+        langs = (kept.with_columns(pl.col("lang").fill_null("(not identified)")).group_by("lang").len()
+                 .sort("len", "lang", descending=[True, False]).head(20).collect())
         parts.append("<h2>Languages of kept documents</h2>" + _bars(list(langs.iter_rows())))
     if "perplexity" in columns and "lang" in columns:
         from filters.perplexity import builtin_cutoffs
@@ -159,7 +161,8 @@ def write_report(out: Path, stats: dict[str, Any], recipe_name: str, steps: list
         for s in steps:
             if s["type"] == "perplexity":
                 cutoffs.update(s["params"].get("cutoffs", {}))
-        top = kept.group_by("lang").len().sort("len", descending=True).head(6).collect().get_column("lang")
+        top = (kept.filter(pl.col("perplexity").is_not_null()).group_by("lang").len()
+               .sort("len", "lang", descending=[True, False]).head(6).collect().get_column("lang"))
         charts = []
         for lang in top.to_list():
             ppl = kept.filter(pl.col("lang") == lang).select("perplexity").collect().to_series().to_numpy()
@@ -181,8 +184,8 @@ def write_report(out: Path, stats: dict[str, Any], recipe_name: str, steps: list
                          f"clusters</div>" + _bars([(f"size {k}", v) for k, v in sorted(
                              sizes.items(), key=lambda kv: int(kv[0]))][:15], width=420) + "</div>")
         parts.append("</div>")
-    mix = out / "mix.json"
-    if mix.exists():
+    mix = next((p for p in (out / "mix.json", out / "mixed" / "mix.json") if p.exists()), None)
+    if mix is not None:
         m = json.loads(mix.read_text())
         parts.append("<h2>Mixture</h2><table><tr><th>source</th><th>weight</th><th>tokens</th><th>epochs</th>"
                      "<th>realized share</th></tr>")

@@ -9,7 +9,8 @@ recipe steps (``dataprep steps`` lists them).
 - heuristics: :class:`GopherQuality`, :class:`GopherRepetition`, :class:`C4Filter`, :class:`FineWebQuality`,
   :class:`CodeQuality`, :class:`BoilerplateLines`
 - PII: :class:`PIIRedactor`; quality classifier: :class:`QualityClassifier`
-- per source: :class:`LicenseFilter` (code), :class:`GutenbergClean` (books)
+- per source (LLaMA's mix): :class:`LicenseFilter` (code), :class:`GutenbergClean` (books), :class:`LatexClean`
+  (arXiv), :class:`StackExchangeFormat`, :class:`WikiClean`, :class:`URLFilter` (web pages, RefinedWeb)
 """
 
 from dataprep.step import GlobalStep, Step, register
@@ -19,10 +20,14 @@ from filters.code import CodeQuality
 from filters.fineweb import FineWebQuality
 from filters.gopher import GopherQuality, GopherRepetition
 from filters.language import LanguageFilter
+from filters.latex import LatexClean
 from filters.lines import BoilerplateLines, ccnet_normalize
 from filters.perplexity import PerplexityFilter
 from filters.pii import PIIRedactor
 from filters.sources import GutenbergClean, LicenseFilter
+from filters.stackexchange import StackExchangeFormat
+from filters.url import URLFilter
+from filters.wiki import WikiClean, wikitext_to_text
 
 __all__ = [
     "BoilerplateLines",
@@ -34,12 +39,17 @@ __all__ = [
     "GopherRepetition",
     "GutenbergClean",
     "LanguageFilter",
+    "LatexClean",
     "LicenseFilter",
     "PIIRedactor",
     "PerplexityFilter",
     "QualityClassifier",
+    "StackExchangeFormat",
     "Step",
+    "URLFilter",
+    "WikiClean",
     "ccnet_normalize",
     "register",
     "train_classifier",
+    "wikitext_to_text",
 ]

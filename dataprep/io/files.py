@@ -21,8 +21,15 @@ FORMATS = {
     ".txt": "text",
     ".text": "text",
     ".md": "text",
+    ".warc": "warc",
+    ".html": "html",
+    ".htm": "html",
+    ".tex": "latex",
 }
-KNOWN_FORMATS = ("jsonl", "parquet", "arrow", "text")
+#: ``stackexchange`` (a dump's Posts.xml) and ``mediawiki`` (a pages-articles XML dump) are never guessed
+KNOWN_FORMATS = ("jsonl", "parquet", "arrow", "text", "warc", "html", "latex", "stackexchange", "mediawiki")
+#: formats whose unit may be a folder (a LaTeX paper split over several files)
+FOLDER_FORMATS = ("latex",)
 
 
 def split_compression(path: str | os.PathLike) -> tuple[str, str | None]:
@@ -69,7 +76,9 @@ def expand_paths(patterns: list[str], fmt: str | None = None) -> list[tuple[Path
         base = glob_base(pattern)
         if _has_magic(pattern):
             matches = [Path(m) for m in glob.glob(pattern, recursive=True)]
-            matches = [m for m in matches if m.is_file()]
+            matches = [m for m in matches if m.is_file() or (fmt in FOLDER_FORMATS and m.is_dir())]
+        elif os.path.isdir(pattern) and fmt in FOLDER_FORMATS:
+            matches = _paper_units(Path(pattern))
         elif os.path.isdir(pattern):
             matches = [
                 m for m in Path(pattern).rglob("*")
@@ -90,6 +99,21 @@ def expand_paths(patterns: list[str], fmt: str | None = None) -> list[tuple[Path
             rel = os.path.relpath(m, base) if base != m else m.name
             out.append((m, rel.replace(os.sep, "/")))
     return out
+
+
+def _paper_units(folder: Path) -> list[Path]:
+    """A folder given to a folder format: itself when it holds ``.tex`` files directly (one paper), else each
+    entry in it (a paper's folder, a ``.tex`` file, or an archive of sources)."""
+    if any(p.suffix.lower() == ".tex" and p.is_file() for p in folder.iterdir()):
+        return [folder]
+    return [p for p in folder.iterdir() if not p.name.startswith(".")]
+
+
+def input_size(path: Path) -> int:
+    """Bytes of an input unit: a file's size, or the total of a folder's files (a paper's sources)."""
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return path.stat().st_size
 
 
 def line_aligned_ranges(path: Path, split_bytes: int, block: int = 16 << 20) -> list[tuple[int, int, int]]:

@@ -1,4 +1,5 @@
-"""Streaming readers: JSONL (plain, gzip, zstd, bz2), Parquet, Arrow IPC/Feather and plain text.
+"""Streaming readers: JSONL (plain, gzip, zstd, bz2), Parquet, Arrow IPC/Feather and plain text; WARC and HTML
+pages (:mod:`dataprep.io.web`); LaTeX papers, StackExchange and MediaWiki dumps (:mod:`dataprep.io.dumps`).
 
 Every reader yields :class:`Chunk` objects: a table of documents on :data:`dataprep.schema.DOC_SCHEMA` and a
 table of quarantined records (malformed lines or rows, with file, line or row, and the error). Memory stays
@@ -12,6 +13,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -40,6 +42,39 @@ class ReadOptions:
     #: ``first_line``: the executor splits large files into several tasks this way
     byte_range: tuple[int, int] | None = None
     first_line: int = 1
+    #: reader options of the formats that take them, as sorted (name, value) pairs (see FORMAT_OPTIONS)
+    options: tuple[tuple[str, Any], ...] = ()
+
+
+#: options a source may give its reader, per format: name -> (type, help)
+FORMAT_OPTIONS: dict[str, dict[str, tuple[type, str]]] = {
+    "warc": {"extractor": (str, "trafilatura (default) | resiliparse"),
+             "main_content": (bool, "main text only (default true)")},
+    "html": {"extractor": (str, "trafilatura (default) | resiliparse"),
+             "main_content": (bool, "main text only (default true)")},
+    "stackexchange": {"site": (str, "site name in ids and meta (default: the dump folder's name)"),
+                      "memory_mb": (int, "bound on the posts joined at once (default 512)")},
+    "mediawiki": {},
+    "latex": {},
+}
+
+
+def check_options(fmt: str | None, options: dict[str, Any]) -> str | None:
+    """None when ``options`` suit format ``fmt``, else what is wrong (for recipe validation)."""
+    if not options:
+        return None
+    allowed = FORMAT_OPTIONS.get(fmt or "")
+    if not allowed:
+        return f"format {fmt or '(guessed)'} takes no 'options'; formats with options: {', '.join(FORMAT_OPTIONS)}"
+    for key, value in options.items():
+        if key not in allowed:
+            return f"format {fmt} has no option '{key}'; it takes: {', '.join(allowed) or 'none'}"
+        typ, help_ = allowed[key]
+        if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
+            return f"option '{key}' must be {typ.__name__} ({help_}), got {value!r}"
+    if options.get("extractor") not in (None, "resiliparse", "trafilatura"):
+        return f"option 'extractor' must be resiliparse or trafilatura, got {options['extractor']!r}"
+    return None
 
 
 @dataclass
@@ -93,6 +128,8 @@ def read_file(path: Path, rel: str, opts: ReadOptions) -> Iterator[Chunk]:
         yield from _read_arrow(path, rel, opts)
     elif fmt == "text":
         yield from _read_text(path, rel, opts)
+    elif fmt in ("warc", "html", "latex", "stackexchange", "mediawiki"):
+        yield from _read_structured(fmt, path, rel, opts)
     else:
         q = _Quarantine(opts.source, rel)
         q.add("unknown_format", f"unknown format for {path.name}: set 'format' on the source", None)
@@ -502,18 +539,41 @@ def _read_arrow(path: Path, rel: str, opts: ReadOptions) -> Iterator[Chunk]:
 # plain text
 
 
+def read_all_bytes(path: Path) -> tuple[bytes, str | None]:
+    """A whole (possibly compressed) file's bytes, and the stream error that cut it short, if any."""
+    parts: list[bytes] = []
+    error = None
+    for _, data, err in iter_byte_chunks(path, DEFAULT_CHUNK_BYTES):
+        if err:
+            error = err
+        else:
+            parts.append(data)
+    return b"".join(parts), error
+
+
+def _read_structured(fmt: str, path: Path, rel: str, opts: ReadOptions) -> Iterator[Chunk]:
+    """WARC/HTML pages and dumps (LaTeX papers, StackExchange posts, MediaWiki pages): each module yields
+    document tables; what it quarantines goes with the next chunk."""
+    q = _Quarantine(opts.source, rel)
+
+    def chunk(docs: pa.Table) -> Chunk:
+        return Chunk(docs, q.take())
+
+    if fmt in ("warc", "html"):
+        from dataprep.io import web
+
+        yield from (web.read_warc if fmt == "warc" else web.read_html)(path, rel, opts, q, chunk)
+    else:
+        from dataprep.io import dumps
+
+        yield from getattr(dumps, f"read_{fmt}")(path, rel, opts, q, chunk)
+
+
 def _read_text(path: Path, rel: str, opts: ReadOptions) -> Iterator[Chunk]:
     q = _Quarantine(opts.source, rel)
     unit = opts.text_unit
     if unit == "file":
-        parts: list[bytes] = []
-        error = None
-        for _, data, err in iter_byte_chunks(path, opts.chunk_bytes):
-            if err:
-                error = err
-            else:
-                parts.append(data)
-        raw = b"".join(parts)
+        raw, error = read_all_bytes(path)
         if error:
             q.add("corrupt_stream", error, raw, line=None)
             yield Chunk(empty_docs(), q.take())
