@@ -44,6 +44,20 @@ def tidy_whitespace(expr: pl.Expr) -> pl.Expr:
             .str.strip_chars())
 
 
+#: (pattern, replacement) applied in order by :func:`post_html_to_text`. Tags are matched in lower case, as the
+#: StackExchange sanitizer writes them; no pattern starts with a class or repetition (a literal first lets the
+#: regex engine skip ahead: ``\s*<li`` was 4x slower than ``<li``).
+POST_RULES = [
+    (r"<pre[^>]*>(?:\s*<code[^>]*>)?", "\n\n```\n"),
+    (r"\n?(?:</code>\s*)?</pre>", "\n```\n\n"),
+    (r"</?code[^>]*>", "`"),
+    (r"<br\s*/?>", "\n"),
+    (r"</li>\s*", ""),
+    (r"<li[^>]*>", "\n- "),
+    (r"</(?:p|h[1-6]|blockquote|ul|ol|div|table|tr)>|<hr\s*/?>", "\n\n"),
+]
+
+
 def post_html_to_text(body: pl.Series) -> pl.Series:
     """The HTML of a forum post (StackExchange's ``Body``) as plain text that keeps code as code.
 
@@ -52,13 +66,8 @@ def post_html_to_text(body: pl.Series) -> pl.Series:
     items ``- `` lines and ``<br>`` a line break; link and emphasis tags go, their text stays; character
     references are unescaped last, so ``&lt;div&gt;`` inside code is ``<div>`` in the output, never a tag.
     """
-    expr = (pl.col("b")
-            .str.replace_all(r"(?i)<pre[^>]*>\s*<code[^>]*>", "\n\n```\n")
-            .str.replace_all(r"(?i)\n?</code>\s*</pre>", "\n```\n\n")
-            .str.replace_all(r"(?i)<pre[^>]*>", "\n\n```\n").str.replace_all(r"(?i)</pre>", "\n```\n\n")
-            .str.replace_all(r"(?i)</?code[^>]*>", "`")
-            .str.replace_all(r"(?i)<br\s*/?>", "\n")
-            .str.replace_all(r"(?i)</li>\s*", "").str.replace_all(r"(?i)\s*<li[^>]*>", "\n- ")
-            .str.replace_all(r"(?i)</(?:p|h[1-6]|blockquote|ul|ol|div|table|tr)>|<hr\s*/?>", "\n\n"))
+    expr = pl.col("b")
+    for pattern, replacement in POST_RULES:
+        expr = expr.str.replace_all(pattern, replacement)
     stripped = pl.DataFrame({"b": body}).select(strip_tags(expr).alias("b")).to_series()
     return pl.DataFrame({"b": unescape_entities(stripped)}).select(tidy_whitespace(pl.col("b"))).to_series()
