@@ -355,23 +355,33 @@ def _apply_decisions(table: pa.Table, ords: np.ndarray, decisions: pa.Table | No
 # global steps (run in the main process between stages)
 
 
-def fit_global(recipe: Recipe, stage: Stage, tasks: list[Task], out: Path) -> dict[str, Any]:
-    """Read the keys every task wrote at the end of ``stage`` and decide which rows the global step drops."""
+#: statistics a global step may return that describe the execution, not the data: left out of stats.json, so
+#: that it is the same whatever the executor
+EXECUTION_STATS = ("partitions",)
+
+
+def fit_global(recipe: Recipe, stage: Stage, tasks: list[Task], out: Path, runner: Any = None) -> dict[str, Any]:
+    """Read the keys every task wrote at the end of ``stage`` and decide which rows the global step drops.
+    On Ray, a step with ``fit_ray`` (MinHash) decides there (grouping, verification and components distributed)."""
     work = out / WORK
     decision_path = work / f"g{stage.index}.arrow"
     stats_path = work / f"g{stage.index}.json"
     if decision_path.exists() and stats_path.exists():
         return json.loads(stats_path.read_text())
     step = stage.keys_for.step
-    if hasattr(step, "fit_files"):  # the step reads the key files itself, out of core
-        files = [(t.index, _intermediate(work, stage.index, t)) for t in tasks]
-        drop, gstats = step.fit_files([(i, p) for i, p in files if p.exists()], ORD_SHIFT, work / f"g{stage.index}.tmp")
+    files = [(t.index, _intermediate(work, stage.index, t)) for t in tasks]
+    files = [(i, p) for i, p in files if p.exists()]
+    if getattr(runner, "name", "") == "ray" and hasattr(step, "fit_ray"):
+        drop, gstats = step.fit_ray(files, ORD_SHIFT, getattr(runner, "driver_edges", None))
+    elif hasattr(step, "fit_files"):  # the step reads the key files itself, out of core
+        drop, gstats = step.fit_files(files, ORD_SHIFT, work / f"g{stage.index}.tmp")
         shutil.rmtree(work / f"g{stage.index}.tmp", ignore_errors=True)
     else:
         drop, gstats = _fit_in_memory(step, work, stage, tasks)
     payload = pl.col("remove") if getattr(step, "edits", False) else pl.col("duplicate_of").cast(pl.String)
     drop = drop.select(pl.col("_ord").cast(pl.Int64), payload).sort("_ord")
     write_arrow_file(decision_path, normalize_table(drop.to_arrow()))
+    gstats = {k: v for k, v in gstats.items() if k not in EXECUTION_STATS}
     atomic_write_json(stats_path, gstats)
     return gstats
 
@@ -479,7 +489,7 @@ def run_recipe(recipe: Recipe, workers: int | None = None, overwrite: bool = Fal
         for stage in stages:
             if stage.apply_global is not None:
                 prev = stages[stage.index - 1]
-                global_stats[prev.keys_for.label] = fit_global(recipe, prev, tasks, out)
+                global_stats[prev.keys_for.label] = fit_global(recipe, prev, tasks, out, runner)
             results = _run_stage(recipe, stage, tasks, out, len(stages), quiet, runner)
             for idx, st in results.items():
                 merge_stage(per_task[idx], st)

@@ -7,8 +7,10 @@ locally; global steps decide on the driver between stages (MinHash from spilled,
 the output, ``stats.json`` included, is the same as a local run's. The output folder must be on storage that
 every Ray node sees (NFS, a mounted bucket); on one machine any folder works.
 
-What is not distributed yet: the band grouping and connected components of ``minhash_dedup`` run on the
-driver, out of core (partitioned by key range, ``memory_mb``), not through Ray's shuffle.
+``minhash_dedup`` decides on Ray too (:mod:`dataprep.dedup.minhash_ray`): band grouping through Ray's hash
+shuffle, verification as joins, and connected components on the driver only while the verified edges number
+at most ``driver_edges`` (20 M), as distributed label propagation above that. Exact and paragraph dedup
+decide on the driver from their (small) key columns.
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ class RayRunner:
 
     name = "ray"
 
-    def __init__(self, address: str | None = None, num_cpus: int | None = None) -> None:
+    def __init__(self, address: str | None = None, num_cpus: int | None = None,
+                 driver_edges: int | None = None) -> None:
         try:
             import ray
         except ImportError as exc:
@@ -46,6 +49,7 @@ class RayRunner:
                                 ) from exc
         self.ray = ray
         self.started = False
+        self.driver_edges = driver_edges
         if not ray.is_initialized():
             env = {"env_vars": {"POLARS_MAX_THREADS": "1", "RAYON_NUM_THREADS": "1"}}
             if address:

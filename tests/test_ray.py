@@ -24,6 +24,23 @@ def test_ray_output_equals_local(tmp_path):
     assert runs[-1]["executor"] == "ray"
 
 
+@pytest.mark.slow
+def test_ray_minhash_components_distributed_equal_local(tmp_path):
+    """With driver_edges=0 no edge is gathered on the driver: grouping, verification and connected components
+    all run as Ray joins and aggregations, and the output still equals the local executor's."""
+    pytest.importorskip("ray")
+    from dataprep.executor import run_recipe
+    from dataprep.ray_executor import RayRunner
+    from dataprep.recipe import load_recipe
+
+    local = run_recipe(load_recipe("recipes/web_en.yaml", output=tmp_path / "local"), workers=2, quiet=True)
+    ray_run = run_recipe(load_recipe("recipes/web_en.yaml", output=tmp_path / "ray"), workers=2, quiet=True,
+                         runner=RayRunner(num_cpus=2, driver_edges=0))
+    assert tree_digest(tmp_path / "local") == tree_digest(tmp_path / "ray")
+    assert local.stats["by_step"]["minhash_dedup"]["clusters"] == ray_run.stats["by_step"]["minhash_dedup"]["clusters"]
+    assert "partitions" not in ray_run.stats["by_step"]["minhash_dedup"]  # execution details stay out of stats
+
+
 def test_ray_missing_says_how_to_install(monkeypatch):
     import builtins
 

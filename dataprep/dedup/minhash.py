@@ -414,12 +414,29 @@ class MinHashDedup(GlobalStep):
             edges = edges.filter(pl.Series(keep_edge))
         # 4. connected components over node indices
         node_ord = info.get_column("_ord").to_numpy()
-        index = {o: i for i, o in enumerate(node_ord.tolist())}
-        li = np.array([index[o] for o in edges.get_column("l").to_list()], dtype=np.int64)
-        ri = np.array([index[o] for o in edges.get_column("r").to_list()], dtype=np.int64)
+        li = np.searchsorted(node_ord, edges.get_column("l").to_numpy())
+        ri = np.searchsorted(node_ord, edges.get_column("r").to_numpy())
         comp = connected_components(len(node_ord), li, ri)
-        members = info.with_columns(pl.Series("c", comp)).with_columns(pl.len().over("c").alias("size"))
-        members = members.filter(pl.col("size") > 1)
+        drop, stats = self._decide(info.with_columns(pl.Series("c", node_ord[comp])), candidates, verified_out)
+        stats["partitions"] = n_parts
+        return drop, stats
+
+    def fit_ray(self, files: list[tuple[int, Path]], ord_shift: int, driver_edges: int | None = None,
+                log: Any = None) -> tuple[pl.DataFrame, dict[str, Any]]:
+        """The Ray executor's entry: the same decisions, with grouping, verification and (above
+        ``driver_edges`` edges) connected components distributed on Ray Data (:mod:`.minhash_ray`)."""
+        from dataprep.dedup import minhash_ray
+
+        members, candidates, rejected = minhash_ray.cluster_on_ray(
+            files, ord_shift, self.bands, self.verify, self.threshold,
+            minhash_ray.DRIVER_EDGES if driver_edges is None else driver_edges, log)
+        return self._decide(members, candidates, rejected)
+
+    def _decide(self, members: pl.DataFrame, candidates: int, verified_out: int) -> tuple[pl.DataFrame,
+                                                                                           dict[str, Any]]:
+        """From component members (``_ord``, component ``c``, ``id``, ``_krank``): the rows to drop with the id
+        they duplicate, and the statistics."""
+        members = members.with_columns(pl.len().over("c").alias("size")).filter(pl.col("size") > 1)
         # 5. representative: source priority, keep rule, corpus order
         keep_expr = [pl.col("_krank").struct.field("s"), pl.col("_krank").struct.field("v")]
         if self.keep == "id":
@@ -437,7 +454,6 @@ class MinHashDedup(GlobalStep):
             "pairs_rejected_by_verification": verified_out,
             "bands": self.bands,
             "rows": self.rows,
-            "partitions": n_parts,
         }
         return drop, stats
 
