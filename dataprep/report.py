@@ -190,8 +190,9 @@ def write_report(out: Path, stats: dict[str, Any], recipe_name: str, steps: list
         parts.append("<h2>Mixture</h2><table><tr><th>source</th><th>weight</th><th>tokens</th><th>epochs</th>"
                      "<th>realized share</th></tr>")
         for name, e in m["sources"].items():
-            parts.append(f"<tr><td>{_e(name)}</td><td>{e['weight']:.3f}</td><td>{e['realized_tokens']:,}</td>"
-                         f"<td>{e['epochs']:.2f}</td><td>{e['realized_share']:.3f}</td></tr>")
+            parts.append(f"<tr data-source=\"{_e(name)}\"><td>{_e(name)}</td><td>{e['weight']:.3f}</td>"
+                         f"<td>{e['realized_tokens']:,}</td><td>{e['epochs']:.2f}</td>"
+                         f"<td>{e['realized_share']:.3f}</td></tr>")
         parts.append("</table>")
     rejected = scan_folder(out / "rejected")
     if rejected is not None and stats["by_reason"]:
