@@ -10,6 +10,7 @@ a time; only a block that holds a bad line is re-read line by line to find and q
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,8 @@ from dataprep.schema import DOC_SCHEMA, QUARANTINE_SCHEMA
 DEFAULT_CHUNK_BYTES = 16 << 20
 PARQUET_BATCH_ROWS = 8192
 RAW_KEEP_BYTES = 4096
+#: bytes of a JSONL block's first lines parsed to learn which fields to keep as text (not timestamps)
+SAMPLE_BYTES = 256 << 10
 
 
 @dataclass(frozen=True)
@@ -208,7 +211,7 @@ def _line_bounds(chunk: bytes) -> tuple[np.ndarray, np.ndarray]:
     """Start and end offsets of every line in ``chunk`` (end excludes the newline)."""
     arr = np.frombuffer(chunk, dtype=np.uint8)
     nl = np.flatnonzero(arr == 10)
-    ends = nl if (len(chunk) and chunk.endswith(b"\n")) else np.append(nl, len(chunk))
+    ends = nl if (len(arr) and arr[-1] == 10) else np.append(nl, len(arr))
     starts = np.concatenate(([0], nl + 1))[: len(ends)]
     return starts, ends
 
@@ -230,15 +233,22 @@ def _parse_block_fast(chunk: bytes, max_line: int, text_fields: dict[str, pa.Dat
     file has shown such a field, later blocks name it up front and are parsed once, not twice."""
     block = max(1 << 20, max_line + 2)
     ropts = pajson.ReadOptions(block_size=block, use_threads=True)
+    if not text_fields and len(chunk) > SAMPLE_BYTES:
+        # learn the fields pyarrow would read as timestamps from the first lines, not from a second full parse
+        cut = bytes(chunk[:SAMPLE_BYTES]).rfind(b"\n") + 1
+        if cut > 0:
+            sample = pajson.read_json(pa.BufferReader(pa.py_buffer(chunk[:cut])), read_options=ropts)
+            text_fields.update({f.name: _untimestamp(f.type) for f in sample.schema
+                                if _untimestamp(f.type) != f.type})
     hint = pajson.ParseOptions(explicit_schema=pa.schema(list(text_fields.items())),
                                unexpected_field_behavior="infer") if text_fields else None
-    source = pa.BufferReader(chunk)
+    source = pa.BufferReader(pa.py_buffer(chunk))
     table = pajson.read_json(source, read_options=ropts, parse_options=hint)
     fixed = pa.schema([pa.field(f.name, _untimestamp(f.type)) for f in table.schema])
     if fixed != table.schema:
         text_fields.update({f.name: f.type for f in fixed if f.type != table.schema.field(f.name).type})
         popts = pajson.ParseOptions(explicit_schema=fixed, unexpected_field_behavior="infer")
-        table = pajson.read_json(pa.BufferReader(chunk), read_options=ropts, parse_options=popts)
+        table = pajson.read_json(pa.BufferReader(pa.py_buffer(chunk)), read_options=ropts, parse_options=popts)
     return table
 
 
@@ -246,8 +256,11 @@ def _read_jsonl(path: Path, rel: str, opts: ReadOptions) -> Iterator[Chunk]:
     q = _Quarantine(opts.source, rel)
     text_fields: dict[str, pa.DataType] = {}
     first_line = opts.first_line
-    chunks = iter_byte_chunks(path, opts.chunk_bytes, count_lines=False, byte_range=opts.byte_range)
-    for _, chunk, error in _prefetch(chunks):
+    if split_compression(path)[1] is None:
+        chunks = _mapped_chunks(path, opts.chunk_bytes, opts.byte_range)
+    else:
+        chunks = _prefetch(iter_byte_chunks(path, opts.chunk_bytes, count_lines=False, byte_range=opts.byte_range))
+    for _, chunk, error in chunks:
         if error is not None:
             q.add("corrupt_stream", f"{error} (after line {first_line - 1})", None, line=first_line)
             yield Chunk(empty_docs(), q.take())
@@ -255,6 +268,35 @@ def _read_jsonl(path: Path, rel: str, opts: ReadOptions) -> Iterator[Chunk]:
         result, n_lines = _parse_jsonl_chunk(chunk, first_line, rel, opts, q, text_fields)
         first_line += n_lines
         yield result
+
+
+def _mapped_chunks(path: Path, chunk_bytes: int, byte_range: tuple[int, int] | None
+                   ) -> Iterator[tuple[int, memoryview, str | None]]:
+    """Blocks of an uncompressed file cut after a newline, as views of a memory map: no copy out of the page
+    cache and no read-ahead thread (the kernel reads ahead). Same items as :func:`iter_byte_chunks`. The map
+    is released when the last view of it is (a consumer may still hold the last block)."""
+    import mmap
+
+    try:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) if size else None
+    except OSError as exc:
+        yield 0, memoryview(b""), f"cannot open: {exc}"
+        return
+    start, end = byte_range if byte_range is not None else (0, size)
+    end = min(end, size)
+    if mm is None or end <= start:
+        return
+    view = memoryview(mm)
+    pos = start
+    while pos < end:
+        stop = min(pos + chunk_bytes, end)
+        if stop < end:
+            cut = mm.rfind(b"\n", pos, stop)
+            stop = cut + 1 if cut >= 0 else (mm.find(b"\n", stop, end) + 1 or end)
+        yield 0, view[pos:stop], None
+        pos = stop
 
 
 def _prefetch(items: Iterator, depth: int = 1) -> Iterator:
@@ -317,7 +359,7 @@ def _parse_jsonl_chunk(chunk: bytes, first_line: int, rel: str, opts: ReadOption
         objects = bool(np.all(arr[tails] == ord("}")))
     try:
         if objects:
-            pa.array([chunk], pa.binary()).cast(pa.string())  # UTF-8 validation in C
+            _validate_utf8(chunk)
             table = _parse_block_fast(chunk, int(lengths.max()), {} if text_fields is None else text_fields)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
         table = None
@@ -325,11 +367,17 @@ def _parse_jsonl_chunk(chunk: bytes, first_line: int, rel: str, opts: ReadOption
         return Chunk(empty_docs(), q.take()), n_lines
     if table is not None and table.num_rows == len(nonblank):
         line_numbers = nonblank + first_line
-        raw_of = lambda i: chunk[starts[nonblank[i]]: ends[nonblank[i]]]  # noqa: E731
+        raw_of = lambda i: bytes(chunk[starts[nonblank[i]]: ends[nonblank[i]]])  # noqa: E731
         docs = docs_from_table(table, line_numbers, "line", rel, opts, q, raw_of)
         if docs is not None:
             return Chunk(docs, q.take()), n_lines
     return _parse_jsonl_slow(chunk, starts, ends, nonblank, first_line, rel, opts, q), n_lines
+
+
+def _validate_utf8(chunk: bytes | memoryview) -> None:
+    """Raise ArrowInvalid unless ``chunk`` is valid UTF-8 (checked in C, without copying it)."""
+    offsets = pa.py_buffer(np.array([0, len(chunk)], dtype=np.int64))
+    pa.Array.from_buffers(pa.large_string(), 1, [None, offsets, pa.py_buffer(chunk)]).validate(full=True)
 
 
 def _parse_jsonl_slow(
@@ -343,6 +391,7 @@ def _parse_jsonl_slow(
     q: _Quarantine,
 ) -> Chunk:
     """Line-by-line parse of a block known to hold at least one bad line: quarantine exactly the bad ones."""
+    chunk = bytes(chunk)  # a memory-mapped block: bytes methods below
     ids, texts, metas = [], [], []
     tf, idf = opts.text_field, opts.id_field
     for i in nonblank.tolist():
