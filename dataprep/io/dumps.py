@@ -31,6 +31,7 @@ import shutil
 import tarfile
 import tempfile
 import xml.etree.ElementTree as ET
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -122,7 +123,7 @@ def _paper_files(name: str, data: bytes) -> dict[str, bytes]:
     return {base if base.endswith(".tex") else base + ".tex": data}
 
 
-def _latex_units(path: Path) -> Iterator[tuple[str, dict[str, bytes]]]:
+def _latex_units(path: Path) -> Iterator[tuple[str, dict[str, bytes] | Exception]]:
     """(paper name, files) for each paper in ``path``."""
     if path.is_dir():
         files = {str(p.relative_to(path)).replace("\\", "/"): p.read_bytes() for p in sorted(path.rglob("*"))
@@ -142,9 +143,21 @@ def _latex_units(path: Path) -> Iterator[tuple[str, dict[str, bytes]]]:
                         stem = re.sub(r"(\.gz|\.tgz|\.tar|\.pdf)+$", "", member.name.rsplit("/", 1)[-1])
                         if member.name.lower().endswith(".pdf"):
                             continue  # arXiv ships a PDF when no source exists
-                        yield stem, _paper_files(member.name, fh.read())
+                        yield stem, _guarded(member.name, fh.read())
     else:  # .tar.gz / .tgz / .gz of one paper
-        yield re.sub(r"(\.gz|\.tgz|\.tar)+$", "", name), _paper_files(name, path.read_bytes())
+        yield re.sub(r"(\.gz|\.tgz|\.tar)+$", "", name), _guarded(name, path.read_bytes())
+
+
+ARCHIVE_ERRORS = (OSError, EOFError, tarfile.TarError, zlib.error, ValueError)
+
+
+def _guarded(name: str, data: bytes) -> dict[str, bytes] | Exception:
+    """A paper's files, or the error that unpacking its archive raised (one bad paper of a bulk archive is
+    quarantined, the others are read)."""
+    try:
+        return _paper_files(name, data)
+    except ARCHIVE_ERRORS as exc:
+        return exc
 
 
 def read_latex(path: Path, rel: str, opts: Any, q: Any, chunk: Callable[[pa.Table], Any]) -> Iterator[Any]:
@@ -155,6 +168,9 @@ def read_latex(path: Path, rel: str, opts: Any, q: Any, chunk: Callable[[pa.Tabl
     try:
         for name, files in _latex_units(path):
             index += 1
+            if isinstance(files, Exception):
+                q.add("bad_archive", f"paper {name}: cannot unpack its sources: {files}", None, row=index)
+                continue
             paper = assemble_paper(files)
             if paper is None:
                 q.add("no_tex", f"paper {name}: no .tex file among {len(files)} file(s)", None, row=index)
@@ -166,7 +182,7 @@ def read_latex(path: Path, rel: str, opts: Any, q: Any, chunk: Callable[[pa.Tabl
             if len(ids) >= BATCH_DOCS:
                 yield chunk(_docs(opts.source, ids, texts, metas))
                 ids, texts, metas = [], [], []
-    except (OSError, tarfile.TarError, EOFError, gzip.BadGzipFile) as exc:
+    except ARCHIVE_ERRORS as exc:
         q.add("corrupt_stream", f"unreadable LaTeX sources after paper {index}: {exc}", None, row=index)
     yield chunk(_docs(opts.source, ids, texts, metas))
 

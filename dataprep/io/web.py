@@ -56,6 +56,10 @@ def extractor(name: str = "trafilatura", main_content: bool = True) -> Callable[
         return run
     if name == "trafilatura":
         traf = _need("trafilatura")
+        import logging
+
+        # an empty or broken page is an empty document (rejected by the read step), not a log line per page
+        logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
 
         def run(html: str) -> str:
             out = traf.extract(html, include_comments=False, include_tables=True, deduplicate=False,
