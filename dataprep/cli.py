@@ -202,6 +202,7 @@ def steps(name: str | None) -> None:
             help_ = f" — {p['help']}" if p["help"] else ""
             click.echo(f"    {p['name']}: {type_name(p['type'])} ({default}){help_}")
         click.echo("")
+    click.echo("Every step also takes 'sources: [name, ...]': run it on those sources' documents only.")
 
 
 @main.command()

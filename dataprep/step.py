@@ -141,7 +141,7 @@ class Step:
     @classmethod
     def summary(cls) -> str:
         doc = (cls.__doc__ or "").strip()
-        return doc.split("\n\n")[0].replace("\n", " ") if doc else ""
+        return " ".join(doc.split("\n\n")[0].split()) if doc else ""
 
 
 @dataclasses.dataclass
