@@ -12,8 +12,9 @@ Which WARC records are documents: ``response`` and ``resource`` records. ``warci
 ``metadata`` and ``revisit`` records carry no page and are skipped (counted in no total: they are not
 documents). A response that is not an HTML page (an image, a PDF, a redirect, an error status) is quarantined
 with kind ``not_html`` or ``http_status`` and its details, so a user sees what a crawl held; a page whose
-extraction leaves no text is rejected by the ``read`` step as ``empty``. A damaged stream (truncated gzip,
-bad record header) quarantines the rest of the file as ``corrupt_stream``.
+extraction leaves no text is rejected by the ``read`` step as ``empty``. A record the file ends inside (a cut
+download) is quarantined as ``truncated_record``; a damaged stream (bad gzip, bad record header) quarantines
+the rest of the file as ``corrupt_stream``.
 
 Both libraries are an optional extra: ``pip install -e '.[html]'``.
 """
@@ -148,6 +149,10 @@ def _warc_record(record: Any, index: int, rel: str, extract: Callable[[str], str
         charset = None
     meta = {"url": url, "date": date, "content_type": ctype or None, "status": status, "warc_record": index}
     where = f"record {index} ({url})"
+    if len(body) < record.content_length:  # the file ends inside this record (a cut download)
+        quarantine.add("truncated_record", f"{where}: {len(body):,} of {record.content_length:,} bytes; the file "
+                                           "ends inside the record", body, row=index)
+        return
     if status is not None and status != 200:
         quarantine.add("http_status", f"{where}: HTTP status {status}, not a page", body, row=index)
         return
