@@ -36,6 +36,7 @@ from dataprep.errors import DataprepError
 from dataprep.io.files import detect_format, line_aligned_ranges, split_compression
 from dataprep.io.readers import Chunk, ReadOptions, read_file
 from dataprep.io.writers import (
+    BackgroundWriter,
     ShardWriter,
     atomic_write_bytes,
     atomic_write_json,
@@ -175,10 +176,11 @@ def run_task(recipe: Recipe, stage: Stage, task: Task, out: Path) -> dict[str, A
     def writer(kind: str, schema: pa.Schema | None) -> ShardWriter:
         if kind not in writers:
             if kind == "next":
-                writers[kind] = ShardWriter(work / f"s{stage.index}", f"{task.index:05d}", schema, "arrow",
-                                            max_bytes=1 << 62)
+                w = ShardWriter(work / f"s{stage.index}", f"{task.index:05d}", schema, "arrow", max_bytes=1 << 62)
             else:
-                writers[kind] = ShardWriter(out / kind, f"{task.tag}-s{stage.index}", schema, fmt, shard)
+                w = ShardWriter(out / kind, f"{task.tag}-s{stage.index}", schema, fmt, shard)
+            # the bulk of the output is written while the next batch is read and processed
+            writers[kind] = BackgroundWriter(w) if kind in ("kept", "next") else w
         return writers[kind]
 
     try:

@@ -80,6 +80,8 @@ class ShardWriter:
         self._tmp: Path | None = None
         self._final: Path | None = None
         self._bytes = 0
+        self._synced = 0
+        self.sync_bytes = 0  # with a BackgroundWriter: flush to disk every this many bytes (0: at publish only)
 
     def __enter__(self) -> ShardWriter:
         return self
@@ -103,6 +105,7 @@ class ShardWriter:
             self._sink = None
             self._writer = pq.ParquetWriter(str(self._tmp), self.schema, compression="zstd")
         self._bytes = 0
+        self._synced = 0
 
     def write(self, table: pa.Table) -> None:
         """Append ``table`` (cast to the writer's schema); rolls to a new shard past ``max_bytes``."""
@@ -116,6 +119,11 @@ class ShardWriter:
         self._bytes += table.nbytes
         if self._bytes >= self.max_bytes:
             self._publish()
+        elif self.sync_bytes and self._bytes - self._synced >= self.sync_bytes:
+            # flush what is written so far: the fsync at publish then waits for the tail only (run from a
+            # BackgroundWriter's thread, this overlaps the disk with the work on the next batch)
+            os.fdatasync(self._sink.fileno()) if self._sink is not None else None
+            self._synced = self._bytes
 
     def _publish(self) -> None:
         if self._writer is None:
@@ -142,6 +150,53 @@ class ShardWriter:
                 if self._tmp is not None:
                     self._tmp.unlink(missing_ok=True)
                 self._writer = None
+
+
+#: a BackgroundWriter's shards are flushed to disk every this many bytes, from its thread
+SYNC_BYTES = 32 << 20
+
+
+class BackgroundWriter:
+    """A :class:`ShardWriter` fed from one background thread, so that writing a batch overlaps reading and
+    parsing the next (pyarrow's writers release the GIL). Batches are written in order; at most ``depth``
+    wait, which bounds the memory held. An error in the thread is raised by the next call."""
+
+    def __init__(self, writer: ShardWriter, depth: int = 2) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.writer = writer
+        writer.sync_bytes = SYNC_BYTES
+        self.depth = depth
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shard-writer")
+        self._pending: list = []
+
+    @property
+    def paths(self) -> list[Path]:
+        return self.writer.paths
+
+    def write(self, table: pa.Table) -> None:
+        while len(self._pending) >= self.depth:
+            self._pending.pop(0).result()
+        self._pending.append(self._pool.submit(self.writer.write, table))
+
+    def _drain(self) -> None:
+        try:
+            for fut in self._pending:
+                fut.result()
+        finally:
+            self._pending = []
+            self._pool.shutdown(wait=True)
+
+    def close(self) -> None:
+        self._drain()
+        self.writer.close()
+
+    def abort(self) -> None:
+        try:
+            self._drain()
+        except Exception:  # noqa: BLE001 - aborting anyway
+            pass
+        self.writer.abort()
 
 
 def read_table(path: Path, columns: list[str] | None = None) -> pa.Table:
