@@ -15,6 +15,7 @@ sources:
     id_field: id
 steps:
   - exact_dedup: {normalize: true}
+  - c4: {sources: [web]}     # any step: only on these sources' documents
 output:
   path: ../out/quickstart
   format: arrow             # or parquet
