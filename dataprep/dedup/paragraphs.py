@@ -99,8 +99,9 @@ class ParagraphDedup(GlobalStep):
         texts = kept.group_by("doc", maintain_order=True).agg(pl.col("u").str.join(joiner).alias("t"))
         full = pl.DataFrame({"doc": np.arange(df.height, dtype=np.uint32)}).join(
             texts, on="doc", how="left", maintain_order="left").get_column("t").fill_null("")
-        return df.with_columns(pl.when(remove.is_null()).then(pl.col("text")).otherwise(full.str.strip_chars())
-                               .alias("text"))
+        # a removed line between blank lines would leave two blank lines: keep one
+        full = full.str.replace_all(r"\n[ \t]*\n(?:[ \t]*\n)+", "\n\n").str.strip_chars()
+        return df.with_columns(pl.when(remove.is_null()).then(pl.col("text")).otherwise(full).alias("text"))
 
     def annotate_polars(self, df: pl.DataFrame) -> pl.DataFrame:
         """The text with repeated lines removed (documents left empty stay, with empty text)."""
