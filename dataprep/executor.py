@@ -248,7 +248,7 @@ def _stage_keys(cfg: StepConfig, df: pl.DataFrame) -> pl.DataFrame:
         if dtype.is_numeric():
             fills.append(pl.col(name).fill_null(0))
         elif dtype == pl.Boolean:
-            fills.append(pl.col(name).fill_null(name == "_kempty"))
+            fills.append(pl.col(name).fill_null(False))
     return full.with_columns(*fills, (~pl.Series(sel)).alias("_kskip")).drop(ROW_COL)
 
 

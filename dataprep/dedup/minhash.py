@@ -231,6 +231,15 @@ class _KeyFile:
     ords: np.ndarray
 
 
+def indexed_rows(keys: pa.Table) -> np.ndarray:
+    """Rows of a key table that enter the LSH index: not empty documents, nor rows of sources a
+    ``sources:``-restricted step leaves alone (``_kskip``)."""
+    keep = ~keys.column("_kempty").to_numpy(zero_copy_only=False)
+    if "_kskip" in keys.column_names:
+        keep &= ~keys.column("_kskip").to_numpy(zero_copy_only=False)
+    return keep
+
+
 def _open_keys(path: Path) -> pa.Table:
     return ipc.open_file(pa.memory_map(str(path))).read_all()
 
@@ -371,9 +380,7 @@ class MinHashDedup(GlobalStep):
         schema = pa.schema([("k", pa.uint64()), ("o", pa.int64())])
         for f in files:
             ords = f.ords
-            nonempty = ~f.table.column("_kempty").to_numpy(zero_copy_only=False)
-            if "_kskip" in f.table.column_names:  # rows of sources a ``sources:``-restricted step leaves alone
-                nonempty &= ~f.table.column("_kskip").to_numpy(zero_copy_only=False)
+            nonempty = indexed_rows(f.table)
             for col in band_cols:
                 k = f.table.column(col).to_numpy()[nonempty]
                 o = ords[nonempty]

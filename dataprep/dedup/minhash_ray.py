@@ -30,6 +30,8 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from dataprep.dedup.minhash import indexed_rows
+
 #: Verified edges gathered on the driver for the vectorized connected components: 16 bytes each, so the
 #: default is 320 MB. Above it the components are computed on Ray.
 DRIVER_EDGES = 20_000_000
@@ -37,13 +39,6 @@ DRIVER_EDGES = 20_000_000
 
 def _open(path: str) -> pa.Table:
     return pa.ipc.open_file(pa.memory_map(path)).read_all()
-
-
-def _selected(table: pa.Table) -> np.ndarray:
-    keep = ~table.column("_kempty").to_numpy(zero_copy_only=False)
-    if "_kskip" in table.column_names:
-        keep &= ~table.column("_kskip").to_numpy(zero_copy_only=False)
-    return keep
 
 
 def _ords(task: int, n: int, ord_shift: int) -> np.ndarray:
@@ -55,7 +50,7 @@ def _bucket_rows(batch: pa.Table, band_cols: list[str], ord_shift: int) -> pa.Ta
     ks, os_ = [], []
     for task, path in zip(batch.column("task").to_pylist(), batch.column("path").to_pylist(), strict=True):
         table = _open(path)
-        keep = _selected(table)
+        keep = indexed_rows(table)
         ords = _ords(task, table.num_rows, ord_shift)[keep]
         for col in band_cols:
             ks.append(table.column(col).to_numpy()[keep])
@@ -70,7 +65,7 @@ def _doc_rows(batch: pa.Table, columns: list[str], ord_shift: int) -> pa.Table:
     parts = []
     for task, path in zip(batch.column("task").to_pylist(), batch.column("path").to_pylist(), strict=True):
         table = _open(path)
-        keep = _selected(table)
+        keep = indexed_rows(table)
         sub = table.select(columns).filter(pa.array(keep))
         parts.append(sub.append_column("o", pa.array(_ords(task, table.num_rows, ord_shift)[keep])))
     return pa.concat_tables(parts) if parts else pa.table({})
