@@ -105,3 +105,21 @@ def test_cli_and_config_file(packed, tmp_path):
     bad.write_text("data: x\nlearning_rate: 3\n")
     with pytest.raises(ValueError, match="unknown setting"):
         load_config(bad)
+
+
+@pytest.mark.slow
+def test_compiled_bf16_path_matches_eager(packed, tmp_path):
+    """The GPU code path (bf16 autocast and torch.compile) run on the CPU: same losses as eager fp32 within
+    bf16's precision. No GPU is lent to CI, so this is what checks that path runs at all."""
+    eager = [r["loss"] for r in train(_cfg(packed, tmp_path / "e", max_steps=4), log=lambda m: None)]
+    lines: list[str] = []
+    fast = [r["loss"] for r in train(_cfg(packed, tmp_path / "f", max_steps=4, compile=True, dtype="bf16"),
+                                     log=lines.append)]
+    assert "bf16 compiled" in lines[0]
+    assert fast == pytest.approx(eager, abs=0.05)
+
+
+def test_compile_setting_from_a_config_file_is_a_switch():
+    assert TrainConfig(compile=True).compile == "true" and TrainConfig(compile=False).compile == "false"
+    with pytest.raises(ValueError, match="compile must be auto, true or false"):
+        TrainConfig(compile="sometimes")

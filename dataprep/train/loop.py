@@ -63,6 +63,13 @@ class TrainConfig:
     resume: bool = True  # continue from the checkpoint in ``out`` when there is one
     stop_at: int | None = None  # end this invocation after this step (checkpointed), as a time-boxed job would
 
+    def __post_init__(self) -> None:
+        # "compile: true" in a config file or on the command line arrives as a boolean
+        if isinstance(self.compile, bool):
+            self.compile = "true" if self.compile else "false"
+        if self.compile not in ("auto", "true", "false"):
+            raise ValueError(f"compile must be auto, true or false, got {self.compile!r}")
+
     @property
     def warmup(self) -> int:
         return max(0, min(self.warmup_steps, self.max_steps // 10))
