@@ -349,7 +349,7 @@ def _parse_jsonl_chunk(chunk: bytes, first_line: int, rel: str, opts: ReadOption
     arr = np.frombuffer(chunk, dtype=np.uint8)
     last = np.where(lengths > 0, arr[np.maximum(ends - 1, 0)], 0) if len(arr) else lengths
     blank = (lengths == 0) | ((lengths == 1) & (last == 13))
-    nonblank = np.flatnonzero(~blank)
+    nonblank = np.flatnonzero(~blank) if blank.any() else np.arange(n_lines)
     table = None
     # pyarrow.json crashes the process on a top-level scalar line such as `null` (pyarrow 26): only blocks
     # whose every line is a plain `{...}` object take the fast path.
