@@ -40,6 +40,7 @@ from xml.parsers import expat
 import polars as pl
 import pyarrow as pa
 
+from dataprep.io.readers import DocBatch, _open_stream
 from dataprep.schema import DOC_SCHEMA
 
 BATCH_DOCS = 2000
@@ -47,17 +48,7 @@ INCLUDE_RE = re.compile(rb"\\(?:input|include|subfile)\s*\{([^}]+)\}")
 MAX_INCLUDE_DEPTH = 10
 
 
-def _docs(source: str, ids: list[str], texts: list[str], metas: list[dict[str, Any]]) -> pa.Table:
-    return pa.Table.from_arrays(
-        [pa.array(ids, pa.large_string()), pa.array(texts, pa.large_string()),
-         pa.array([source] * len(ids), pa.large_string()),
-         pa.array([json.dumps(m, ensure_ascii=False, sort_keys=True) for m in metas], pa.large_string())],
-        schema=DOC_SCHEMA)
-
-
 def _open(path: Path) -> Any:
-    from dataprep.io.readers import _open_stream
-
     return _open_stream(path)
 
 
@@ -161,9 +152,7 @@ def _guarded(name: str, data: bytes) -> dict[str, bytes] | Exception:
 
 
 def read_latex(path: Path, rel: str, opts: Any, q: Any, chunk: Callable[[pa.Table], Any]) -> Iterator[Any]:
-    ids: list[str] = []
-    texts: list[str] = []
-    metas: list[dict[str, Any]] = []
+    batch = DocBatch(opts.source)
     index = 0
     try:
         for name, files in _latex_units(path):
@@ -176,15 +165,12 @@ def read_latex(path: Path, rel: str, opts: Any, q: Any, chunk: Callable[[pa.Tabl
                 q.add("no_tex", f"paper {name}: no .tex file among {len(files)} file(s)", None, row=index)
                 continue
             text, meta = paper
-            ids.append(f"{opts.source}/{name}")
-            texts.append(text)
-            metas.append({"paper": name, **meta})
-            if len(ids) >= BATCH_DOCS:
-                yield chunk(_docs(opts.source, ids, texts, metas))
-                ids, texts, metas = [], [], []
+            batch.add(f"{opts.source}/{name}", text, {"paper": name, **meta})
+            if len(batch) >= BATCH_DOCS:
+                yield chunk(batch.take())
     except ARCHIVE_ERRORS as exc:
         q.add("corrupt_stream", f"unreadable LaTeX sources after paper {index}: {exc}", None, row=index)
-    yield chunk(_docs(opts.source, ids, texts, metas))
+    yield chunk(batch.take())
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -348,9 +334,7 @@ def _local(tag: str) -> str:
 
 
 def read_mediawiki(path: Path, rel: str, opts: Any, q: Any, chunk: Callable[[pa.Table], Any]) -> Iterator[Any]:
-    ids: list[str] = []
-    texts: list[str] = []
-    metas: list[dict[str, Any]] = []
+    batch = DocBatch(opts.source)
     pages = 0
     stream = _open(path)
     try:
@@ -366,17 +350,15 @@ def read_mediawiki(path: Path, rel: str, opts: Any, q: Any, chunk: Callable[[pa.
                 elif name == "redirect":
                     fields["redirect"] = child.get("title")
             page_id = fields.get("id") or f"{rel}#{pages}"
-            ids.append(f"{opts.source}/{page_id}")
-            texts.append(fields.get("text", ""))
-            metas.append({"title": fields.get("title"), "ns": _int(fields.get("ns")), "page_id": _int(fields.get("id")),
-                          "timestamp": fields.get("timestamp"), "redirect": fields.get("redirect")})
+            batch.add(f"{opts.source}/{page_id}", fields.get("text", ""),
+                      {"title": fields.get("title"), "ns": _int(fields.get("ns")), "page_id": _int(fields.get("id")),
+                       "timestamp": fields.get("timestamp"), "redirect": fields.get("redirect")})
             elem.clear()
-            if len(ids) >= BATCH_DOCS:
-                yield chunk(_docs(opts.source, ids, texts, metas))
-                ids, texts, metas = [], [], []
+            if len(batch) >= BATCH_DOCS:
+                yield chunk(batch.take())
     except ET.ParseError as exc:
         q.add("xml_error", f"malformed XML at line {exc.position[0]}, column {exc.position[1]} after page {pages}: "
                            f"{exc}; the rest of the file is not read", None, line=exc.position[0])
     except OSError as exc:
         q.add("corrupt_stream", f"unreadable stream after page {pages}: {exc}", None)
-    yield chunk(_docs(opts.source, ids, texts, metas))
+    yield chunk(batch.take())

@@ -659,16 +659,39 @@ def _read_text(path: Path, rel: str, opts: ReadOptions) -> Iterator[Chunk]:
         yield Chunk(_text_docs(texts, ids, opts), q.take())
 
 
+class DocBatch:
+    """Documents gathered one at a time (id, text, metadata dict or None) and taken as a DOC_SCHEMA table:
+    for readers whose records are not rows of a table (plain text, web pages, dumps)."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.ids: list[str] = []
+        self.texts: list[str] = []
+        self.metas: list[str | None] = []
+
+    def add(self, doc_id: str, text: str, meta: dict[str, Any] | None = None) -> None:
+        self.ids.append(doc_id)
+        self.texts.append(text)
+        self.metas.append(None if meta is None else json.dumps(meta, ensure_ascii=False, sort_keys=True))
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def take(self) -> pa.Table:
+        """The documents gathered so far, as a table; the batch starts empty again."""
+        table = pa.Table.from_arrays(
+            [pa.array(self.ids, pa.large_string()), pa.array(self.texts, pa.large_string()),
+             pa.array([self.source] * len(self.ids), pa.large_string()), pa.array(self.metas, pa.large_string())],
+            schema=DOC_SCHEMA)
+        self.ids, self.texts, self.metas = [], [], []
+        return table
+
+
 def _text_docs(texts: list[str], ids: list[str], opts: ReadOptions) -> pa.Table:
-    return pa.Table.from_arrays(
-        [
-            pa.array(ids, pa.large_string()),
-            pa.array(texts, pa.large_string()),
-            pa.array([opts.source] * len(texts), pa.large_string()),
-            pa.nulls(len(texts), pa.large_string()),
-        ],
-        schema=DOC_SCHEMA,
-    )
+    batch = DocBatch(opts.source)
+    for doc_id, text in zip(ids, texts, strict=True):
+        batch.add(doc_id, text)
+    return batch.take()
 
 
 def read_documents(patterns: list[str], text_field: str = "text", fmt: str | None = None,

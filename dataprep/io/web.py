@@ -21,7 +21,6 @@ Both libraries are an optional extra: ``pip install -e '.[html]'``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ from typing import Any
 import pyarrow as pa
 
 from dataprep.errors import DataprepError
-from dataprep.schema import DOC_SCHEMA
+from dataprep.io.readers import DocBatch, read_all_bytes
 
 #: how many pages one chunk holds before it is passed on (bounded memory whatever the WARC size)
 BATCH_PAGES = 2000
@@ -85,39 +84,12 @@ def decode_html(raw: bytes, charset: str | None = None) -> str:
         return raw.decode("utf-8", errors="replace")
 
 
-class _Pages:
-    """Accumulates extracted pages into DOC_SCHEMA tables."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self.ids: list[str] = []
-        self.texts: list[str] = []
-        self.metas: list[str] = []
-
-    def add(self, doc_id: str, text: str, meta: dict[str, Any]) -> None:
-        self.ids.append(doc_id)
-        self.texts.append(text)
-        self.metas.append(json.dumps(meta, ensure_ascii=False, sort_keys=True))
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def take(self) -> pa.Table:
-        n = len(self.ids)
-        table = pa.Table.from_arrays(
-            [pa.array(self.ids, pa.large_string()), pa.array(self.texts, pa.large_string()),
-             pa.array([self.source] * n, pa.large_string()), pa.array(self.metas, pa.large_string())],
-            schema=DOC_SCHEMA)
-        self.ids, self.texts, self.metas = [], [], []
-        return table
-
-
 def read_warc(path: Path, rel: str, opts: Any, quarantine: Any, chunk: Callable[[pa.Table], Any]) -> Iterator[Any]:
     """Documents from one WARC file (plain or gzip, one member per record or not), ``BATCH_PAGES`` at a time."""
     warc = _need("fastwarc.warc")
     options = dict(opts.options)
     extract = extractor(options.get("extractor", "trafilatura"), options.get("main_content", True))
-    pages = _Pages(opts.source)
+    pages = DocBatch(opts.source)
     types = warc.WarcRecordType.response | warc.WarcRecordType.resource
     index = 0
     with open(path, "rb") as fh:
@@ -132,7 +104,7 @@ def read_warc(path: Path, rel: str, opts: Any, quarantine: Any, chunk: Callable[
     yield chunk(pages.take())
 
 
-def _warc_record(record: Any, index: int, rel: str, extract: Callable[[str], str], pages: _Pages,
+def _warc_record(record: Any, index: int, rel: str, extract: Callable[[str], str], pages: DocBatch,
                  quarantine: Any) -> None:
     headers = record.headers
     url = headers.get("WARC-Target-URI")
@@ -171,9 +143,7 @@ def read_html(path: Path, rel: str, opts: Any, quarantine: Any, chunk: Callable[
     """One document per HTML file: its main text; ``meta.path`` is the file's name within the source."""
     options = dict(opts.options)
     extract = extractor(options.get("extractor", "trafilatura"), options.get("main_content", True))
-    pages = _Pages(opts.source)
-    from dataprep.io.readers import read_all_bytes
-
+    pages = DocBatch(opts.source)
     raw, error = read_all_bytes(path)
     if error:
         quarantine.add("corrupt_stream", error, raw)
