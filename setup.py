@@ -1,7 +1,9 @@
-"""Build configuration beyond pyproject.toml: the optional compiled MinHash kernel.
+"""Build configuration beyond pyproject.toml: the optional compiled kernels (MinHash signatures, JSONL line
+scans).
 
 ``optional=True``: where no C compiler is available the package installs without it and
-``dataprep.dedup.minhash`` uses its numpy implementation (same results, slower).
+``dataprep.dedup.minhash`` and ``dataprep.io.readers`` use their numpy
+implementations (same results, slower).
 """
 
 from setuptools import Extension, setup
@@ -13,6 +15,12 @@ setup(
             sources=["dataprep/dedup/_kernels.c"],
             extra_compile_args=["-O3"],
             optional=True,
-        )
+        ),
+        Extension(
+            "dataprep.io._scan",
+            sources=["dataprep/io/_scan.c"],
+            extra_compile_args=["-O3"],
+            optional=True,
+        ),
     ]
 )

@@ -19,10 +19,16 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.json as pajson
 
 from dataprep.io.files import detect_format, expand_paths, split_compression
 from dataprep.schema import DOC_SCHEMA, QUARANTINE_SCHEMA
+
+try:  # the compiled line scan (setup.py builds it where a C compiler is available)
+    from dataprep.io import _scan
+except ImportError:  # pragma: no cover - numpy fallback
+    _scan = None
 
 DEFAULT_CHUNK_BYTES = 16 << 20
 PARQUET_BATCH_ROWS = 8192
@@ -86,6 +92,8 @@ class Chunk:
 
     docs: pa.Table
     quarantine: pa.Table
+    #: lines of the file this stretch held (JSONL; 0 where not counted)
+    lines: int = 0
 
 
 @dataclass
@@ -268,6 +276,7 @@ def _read_jsonl(path: Path, rel: str, opts: ReadOptions) -> Iterator[Chunk]:
             continue
         result, n_lines = _parse_jsonl_chunk(chunk, first_line, rel, opts, q, text_fields)
         first_line += n_lines
+        result.lines = n_lines
         yield result
 
 
@@ -340,39 +349,67 @@ def _prefetch(items: Iterator, depth: int = 1) -> Iterator:
         thread.join()
 
 
+def scan_lines(chunk: bytes | memoryview) -> tuple[int, int, bool, int]:
+    """``(n_lines, n_blank, objects, max_len)`` of a block: its lines (a last one without a newline counts),
+    the empty ones (``""`` or ``"\\r"``), whether every other line is a plain ``{...}`` object, and the
+    longest line's bytes. One pass in the compiled scan when built (``dataprep/io/_scan.c``), else numpy."""
+    if _scan is not None:
+        return _scan.scan_lines(chunk)
+    if not len(chunk):
+        return 0, 0, True, 0
+    starts, ends = _line_bounds(chunk)
+    arr = np.frombuffer(chunk, dtype=np.uint8)
+    lengths = ends - starts
+    tails = np.maximum(ends - 1, 0)
+    tails = tails - ((arr[tails] == 13) & (lengths > 0))
+    blank = (lengths == 0) | ((lengths == 1) & (arr[np.maximum(ends - 1, 0)] == 13))
+    nonblank = ~blank
+    objects = bool(np.all(arr[starts[nonblank]] == ord("{")) and np.all(arr[tails[nonblank]] == ord("}")))
+    return len(ends), int(blank.sum()), objects, int(lengths.max())
+
+
 def _parse_jsonl_chunk(chunk: bytes, first_line: int, rel: str, opts: ReadOptions, q: _Quarantine,
                        text_fields: dict[str, pa.DataType] | None = None) -> tuple[Chunk, int]:
     """Parse one block of lines; returns the chunk and the number of lines it held."""
-    starts, ends = _line_bounds(chunk)
-    n_lines = len(ends)
-    lengths = ends - starts
-    arr = np.frombuffer(chunk, dtype=np.uint8)
-    last = np.where(lengths > 0, arr[np.maximum(ends - 1, 0)], 0) if len(arr) else lengths
-    blank = (lengths == 0) | ((lengths == 1) & (last == 13))
-    nonblank = np.flatnonzero(~blank) if blank.any() else np.arange(n_lines)
+    n_lines, n_blank, objects, max_len = scan_lines(chunk)
+    if n_blank == n_lines:
+        return Chunk(empty_docs(), q.take()), n_lines
+    bounds: list[tuple[np.ndarray, np.ndarray]] = []  # line offsets, computed only when needed
+
+    def line_bounds() -> tuple[np.ndarray, np.ndarray]:
+        if not bounds:
+            bounds.append(_line_bounds(chunk))
+        return bounds[0]
+
+    def nonblank_lines() -> np.ndarray:
+        if not n_blank:
+            return np.arange(n_lines)
+        starts, ends = line_bounds()
+        arr = np.frombuffer(chunk, dtype=np.uint8)
+        lengths = ends - starts
+        return np.flatnonzero((lengths > 1) | ((lengths == 1) & (arr[np.maximum(ends - 1, 0)] != 13)))
+
     table = None
     # pyarrow.json crashes the process on a top-level scalar line such as `null` (pyarrow 26): only blocks
     # whose every line is a plain `{...}` object take the fast path.
-    objects = len(nonblank) and bool(np.all(arr[starts[nonblank]] == ord("{")))
-    if objects:
-        tails = ends[nonblank] - 1
-        tails = tails - (arr[tails] == 13)
-        objects = bool(np.all(arr[tails] == ord("}")))
     try:
         if objects:
             _validate_utf8(chunk)
-            table = _parse_block_fast(chunk, int(lengths.max()), {} if text_fields is None else text_fields)
+            table = _parse_block_fast(chunk, max_len, {} if text_fields is None else text_fields)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
         table = None
-    if len(nonblank) == 0:
-        return Chunk(empty_docs(), q.take()), n_lines
-    if table is not None and table.num_rows == len(nonblank):
-        line_numbers = nonblank + first_line
-        raw_of = lambda i: bytes(chunk[starts[nonblank[i]]: ends[nonblank[i]]])  # noqa: E731
-        docs = docs_from_table(table, line_numbers, "line", rel, opts, q, raw_of)
+    if table is not None and table.num_rows == n_lines - n_blank:
+        nonblank = nonblank_lines()
+
+        def raw_of(i: int) -> bytes:
+            starts, ends = line_bounds()
+            return bytes(chunk[starts[nonblank[i]]: ends[nonblank[i]]])
+
+        docs = docs_from_table(table, nonblank + first_line, "line", rel, opts, q, raw_of)
         if docs is not None:
             return Chunk(docs, q.take()), n_lines
-    return _parse_jsonl_slow(chunk, starts, ends, nonblank, first_line, rel, opts, q), n_lines
+    starts, ends = line_bounds()
+    return _parse_jsonl_slow(chunk, starts, ends, nonblank_lines(), first_line, rel, opts, q), n_lines
 
 
 def _validate_utf8(chunk: bytes | memoryview) -> None:
@@ -511,8 +548,8 @@ def docs_from_table(
             q.add("text_not_string", msg, None, row=int(positions[i]))
         return empty_docs()
     text = table.column(tf).cast(pa.large_string())
-    valid = np.asarray(text.is_valid())
-    if not valid.all():
+    if text.null_count:
+        valid = np.asarray(text.is_valid())
         for i in np.flatnonzero(~valid).tolist():
             msg = f"missing text field '{tf}'" if raw_of else f"text field '{tf}' is null"
             q.add("missing_text", msg, raw_of(i) if raw_of else None, **{where: int(positions[i])})
@@ -520,30 +557,34 @@ def docs_from_table(
         table = table.filter(mask)
         text = text.filter(mask)
         positions = positions[valid]
+    # ids: the id field where it is a string or an integer, else (and where it is null) source/file:position
+    ids = pc.binary_join_element_wise(pa.scalar(f"{opts.source}/{rel}:", pa.large_string()),
+                                      pa.array(positions, pa.int64()).cast(pa.large_string()),
+                                      pa.scalar("", pa.large_string()))
+    others = [c for c in table.column_names if c != tf]
+    if idf and idf in others and _is_id_type(table.schema.field(idf).type):
+        ids = pc.coalesce(table.column(idf).cast(pa.large_string()), ids)
+        others.remove(idf)
+    meta = _meta_json(table.select(others)) if others else pa.nulls(len(ids), pa.large_string())
+    src = pa.repeat(pa.scalar(opts.source, pa.large_string()), len(ids))
+    return pa.Table.from_arrays([ids, text, src, meta], schema=DOC_SCHEMA)
+
+
+def _is_id_type(t: pa.DataType) -> bool:
+    return _is_stringy(t) or t in (pa.int64(), pa.int32(), pa.uint64(), pa.uint32())
+
+
+def _meta_json(table: pa.Table) -> pa.Array | pa.ChunkedArray:
+    """Each row's fields as one compact JSON object (polars' vectorized encoder); exotic types that it cannot
+    encode are written as their string form."""
     df = pl.from_arrow(table, rechunk=False)
     if not isinstance(df, pl.DataFrame):  # pragma: no cover - from_arrow of a table is a frame
         df = df.to_frame()
-    fallback = pl.lit(f"{opts.source}/{rel}:") + pl.Series("_pos", positions, dtype=pl.Int64).cast(pl.String)
-    if idf and idf in df.columns and df.schema[idf] in (pl.String, pl.Int64, pl.Int32, pl.UInt64, pl.UInt32):
-        id_expr = pl.col(idf).cast(pl.String).fill_null(fallback)
-        meta_cols = [c for c in df.columns if c not in (tf, idf)]
-    else:
-        id_expr = fallback
-        meta_cols = [c for c in df.columns if c != tf]
-    if meta_cols:
-        try:
-            meta_expr = pl.struct(meta_cols).struct.json_encode()
-            out = df.select(id_expr.alias("id"), meta_expr.alias("meta"))
-        except Exception:  # noqa: BLE001 - exotic types: encode them as strings instead
-            meta_expr = pl.struct([pl.col(c).cast(pl.String) for c in meta_cols]).struct.json_encode()
-            out = df.select(id_expr.alias("id"), meta_expr.alias("meta"))
-    else:
-        out = df.select(id_expr.alias("id"), pl.lit(None, dtype=pl.String).alias("meta"))
-    ids = out.get_column("id").to_arrow().cast(pa.large_string())
-    meta = out.get_column("meta").to_arrow().cast(pa.large_string())
-    src = pa.repeat(pa.scalar(opts.source, pa.large_string()), len(ids))
-    return pa.Table.from_arrays([ids, text.combine_chunks() if text.num_chunks > 1 else text, src, meta],
-                                schema=DOC_SCHEMA)
+    try:
+        out = df.select(pl.struct(df.columns).struct.json_encode())
+    except Exception:  # noqa: BLE001 - exotic types: encode them as strings instead
+        out = df.select(pl.struct([pl.col(c).cast(pl.String) for c in df.columns]).struct.json_encode())
+    return out.to_series().to_arrow().cast(pa.large_string())
 
 
 def _parquet_batches(path: Path) -> Iterator[pa.RecordBatch]:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -50,11 +52,54 @@ def write_arrow_file(path: Path, table: pa.Table) -> None:
 
 
 def remove_temp_files(folder: Path) -> None:
-    """Delete leftovers of interrupted writes below ``folder``."""
+    """Delete leftovers of interrupted writes below ``folder`` (not inside a :data:`TRASH` folder, which a
+    :class:`Discard` may be deleting meanwhile)."""
     folder = Path(folder)
-    if folder.exists():
-        for p in folder.rglob(f"{TMP_PREFIX}*"):
-            p.unlink(missing_ok=True)
+    if not folder.exists():
+        return
+    for entry in folder.iterdir():
+        if entry.name == TRASH:
+            continue
+        if entry.name.startswith(TMP_PREFIX):
+            entry.unlink(missing_ok=True)
+        elif entry.is_dir():
+            for p in entry.rglob(f"{TMP_PREFIX}*"):
+                p.unlink(missing_ok=True)
+
+
+#: where :class:`Discard` moves what it deletes, inside the folder it cleans
+TRASH = ".trash"
+
+
+class Discard:
+    """Delete ``names`` below ``folder`` without making the caller wait: each is first renamed into
+    ``folder/.trash`` (one atomic rename, so the name is free at once), then the trash is deleted by a
+    background thread while the caller works. :meth:`wait` joins it. Trash left by a killed process is
+    deleted by the next ``Discard`` of the same folder."""
+
+    def __init__(self, folder: Path, names: list[str]) -> None:
+        import threading
+
+        folder = Path(folder)
+        trash = folder / TRASH
+        batch = trash / f"{os.getpid()}-{time.time_ns()}"
+        for name in names:
+            path = folder / name
+            if path.is_dir() and not path.is_symlink():
+                batch.mkdir(parents=True, exist_ok=True)
+                os.replace(path, batch / name)
+            elif path.exists() or path.is_symlink():
+                path.unlink()
+        self._thread = None
+        if trash.exists():
+            self._thread = threading.Thread(target=shutil.rmtree, args=(trash,), kwargs={"ignore_errors": True},
+                                            name="discard", daemon=True)
+            self._thread.start()
+
+    def wait(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
 
 
 class ShardWriter:
