@@ -75,7 +75,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--mb", type=int, default=200)
     ap.add_argument("--workers", type=int, default=1)
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--out-dir", type=Path, default=None,
                     help="where both sides write (default benchmarks/_data; /dev/shm takes the disk out)")
     args = ap.parse_args()

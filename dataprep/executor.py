@@ -167,8 +167,10 @@ def _decisions_for(work: Path, stage: Stage, task: Task) -> pa.Table | None:
     return table.slice(lo, hi - lo)
 
 
-def run_task(recipe: Recipe, stage: Stage, task: Task, out: Path) -> dict[str, Any]:
-    """Run one stage of one input file; publish its shards, then its marker. Returns its counters."""
+def run_task(recipe: Recipe, stage: Stage, task: Task, out: Path,
+             defer: Callable[[Callable[[], None]], None] | None = None) -> dict[str, Any]:
+    """Run one stage of one input file; publish its shards, then its marker. Returns its counters. With
+    ``defer`` the publishing is handed to it (a :class:`Committer`) instead of done before returning."""
     work = out / WORK
     marker = work / f"s{stage.index}" / f"{task.index:05d}.json"
     stats = new_task_stats(task.source)
@@ -231,14 +233,58 @@ def run_task(recipe: Recipe, stage: Stage, task: Task, out: Path) -> dict[str, A
                 if any(col.num_chunks > 1 for col in table.columns):
                     table = table.combine_chunks()
                 writer("next", table.schema).write(table)
-        for w in writers.values():
-            w.close()
     except BaseException:
         for w in writers.values():
             w.abort()
         raise
-    atomic_write_json(marker, stats)
+
+    def commit() -> None:
+        """Publish the task's shards (drain, fsync, rename), then its marker: a task counts as done only then."""
+        try:
+            for w in writers.values():
+                w.close()
+        except BaseException:
+            for w in writers.values():
+                w.abort()
+            raise
+        atomic_write_json(marker, stats)
+
+    if defer is None:
+        commit()
+    else:
+        defer(commit)
     return stats
+
+
+class Committer:
+    """Runs the commits of tasks (:func:`run_task`'s ``defer``) one at a time, in order, in a background thread,
+    so that a sequential run starts reading the next task while the last one's shards are flushed to disk.
+    :meth:`check` raises a failed commit's error; leaving the ``with`` block waits for every commit."""
+
+    def __init__(self) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="commit")
+        self._futures: list[Any] = []
+
+    def submit(self, commit: Callable[[], None]) -> None:
+        self._futures.append(self._pool.submit(commit))
+
+    def check(self) -> None:
+        for fut in self._futures:
+            if fut.done():
+                fut.result()
+        self._futures = [f for f in self._futures if not f.done()]
+
+    def __enter__(self) -> Committer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            for fut in self._futures:
+                fut.result()
+        finally:
+            self._pool.shutdown(wait=True)
 
 
 def _stage_keys(cfg: StepConfig, df: pl.DataFrame) -> pl.DataFrame:
@@ -470,11 +516,16 @@ class LocalRunner:
         """Whether tasks run one at a time in order (then ranges learn their first line from the one before)."""
         return self.workers <= 1
 
-    def map(self, recipe: Recipe, stage: Stage, pending: list[Task], out: Path
-            ) -> Iterator[tuple[Task, dict[str, Any]]]:
+    def map(self, recipe: Recipe, stage: Stage, pending: list[Task], out: Path,
+            prepare: Callable[[Task], Task] | None = None) -> Iterator[tuple[Task, dict[str, Any]]]:
+        """Run ``pending``, yielding each task with its counters as it ends. ``prepare`` (sequential runs only)
+        completes a task just before it runs, from the results yielded so far."""
         if self.workers <= 1 or len(pending) <= 1:
-            for t in pending:
-                yield t, run_task(recipe, stage, t, out)
+            with Committer() as committer:
+                for t in pending:
+                    committer.check()
+                    t = prepare(t) if prepare is not None else t
+                    yield t, run_task(recipe, stage, t, out, defer=committer.submit)
             return
         import threading
         from collections import deque
@@ -603,8 +654,8 @@ def _run_stage(recipe: Recipe, stage: Stage, tasks: list[Task], out: Path, n_sta
                                                      if stage.local else "")
     progress = Progress(len(tasks), label, quiet)
     progress.done = len(results)
-    if any(t.first_line is None for t in pending):
-        stream = _in_order(recipe, stage, tasks, pending, out, runner, results)
+    if any(t.first_line is None for t in pending):  # a sequential runner: ranges learn their first lines
+        stream = runner.map(recipe, stage, pending, out, prepare=lambda t: _with_first_line(t, tasks, results))
     else:
         stream = runner.map(recipe, stage, pending, out)
     for task, st in stream:
@@ -613,15 +664,12 @@ def _run_stage(recipe: Recipe, stage: Stage, tasks: list[Task], out: Path, n_sta
     return results
 
 
-def _in_order(recipe: Recipe, stage: Stage, tasks: list[Task], pending: list[Task], out: Path, runner: Any,
-              results: dict[int, dict[str, Any]]) -> Iterator[tuple[Task, dict[str, Any]]]:
-    """Run ``pending`` one at a time in order; a range whose first line is not known yet gets it from the
-    ranges before it (their first line plus the lines they read, which ``results`` holds by then)."""
-    for task in pending:
-        if task.first_line is None:
-            task = replace(task, first_line=_first_line(task, tasks, results))
-            tasks[task.index] = task
-        yield from runner.map(recipe, stage, [task], out)
+def _with_first_line(task: Task, tasks: list[Task], results: dict[int, dict[str, Any]]) -> Task:
+    """``task`` with its first line number, which the ranges before it (in ``results`` by then) give."""
+    if task.first_line is None:
+        task = replace(task, first_line=_first_line(task, tasks, results))
+        tasks[task.index] = task
+    return task
 
 
 def _first_line(task: Task, tasks: list[Task], results: dict[int, dict[str, Any]]) -> int:

@@ -106,6 +106,16 @@ def test_rerun_is_skipped_and_other_recipe_refused(corpus):
     proc = run_cli("run", str(other), check=False)
     assert proc.returncode == 2 and "different recipe" in proc.stderr and "Traceback" not in proc.stderr
     run_cli("run", str(other), "--overwrite", "-q")
+    # the replaced output went to OUT/.trash and was deleted there; trash a killed run left goes too
+    out = corpus / "out"
+    assert not (out / ".trash").exists()
+    assert json.loads((out / "manifest.json").read_text())["sources"] == ["a"]
+    left = out / ".trash" / "123-456" / "kept"
+    left.mkdir(parents=True)
+    (left / "a-00000-s0-0000.arrow").write_bytes(b"x" * 1000)
+    run_cli("run", str(recipe), "--overwrite", "-q")
+    assert not (out / ".trash").exists()
+    assert tree_digest(out, exclude=("runs.jsonl",)) == before
 
 
 def test_strict_fails_on_quarantine(corpus):
@@ -235,11 +245,11 @@ def test_split_file_interrupted_in_one_worker_resumes_with_true_line_numbers(tmp
         recipe.output.path = out
         real, calls = executor.run_task, []
 
-        def stop_after_three(recipe, stage, task, out_, real=real, calls=calls):
+        def stop_after_three(recipe, stage, task, out_, real=real, calls=calls, **kw):
             if len(calls) == 3:
                 raise KeyboardInterrupt
             calls.append(task.index)
-            return real(recipe, stage, task, out_)
+            return real(recipe, stage, task, out_, **kw)
 
         monkeypatch.setattr(executor, "run_task", stop_after_three)
         with pytest.raises(KeyboardInterrupt):

@@ -268,13 +268,15 @@ def _read_jsonl(path: Path, rel: str, opts: ReadOptions) -> Iterator[Chunk]:
     if split_compression(path)[1] is None:
         chunks = _mapped_chunks(path, opts.chunk_bytes, opts.byte_range)
     else:
-        chunks = _prefetch(iter_byte_chunks(path, opts.chunk_bytes, count_lines=False, byte_range=opts.byte_range))
-    for _, chunk, error in chunks:
+        chunks = iter_byte_chunks(path, opts.chunk_bytes, count_lines=False, byte_range=opts.byte_range)
+    # a pipeline of threads (all of this releases the GIL): one reads blocks (decompressing, or paging them in
+    # from the map), scans them and checks their UTF-8; one parses them; this one makes documents of them
+    for _, chunk, error, parsed in _prefetch(_parsed(_prefetch(_scanned(chunks)), text_fields)):
         if error is not None:
             q.add("corrupt_stream", f"{error} (after line {first_line - 1})", None, line=first_line)
             yield Chunk(empty_docs(), q.take())
             continue
-        result, n_lines = _parse_jsonl_chunk(chunk, first_line, rel, opts, q, text_fields)
+        result, n_lines = _parse_jsonl_chunk(chunk, first_line, rel, opts, q, text_fields, parsed)
         first_line += n_lines
         result.lines = n_lines
         yield result
@@ -283,8 +285,9 @@ def _read_jsonl(path: Path, rel: str, opts: ReadOptions) -> Iterator[Chunk]:
 def _mapped_chunks(path: Path, chunk_bytes: int, byte_range: tuple[int, int] | None
                    ) -> Iterator[tuple[int, memoryview, str | None]]:
     """Blocks of an uncompressed file cut after a newline, as views of a memory map: no copy out of the page
-    cache and no read-ahead thread (the kernel reads ahead). Same items as :func:`iter_byte_chunks`. The map
-    is released when the last view of it is (a consumer may still hold the last block)."""
+    cache (the kernel reads ahead). Same items as :func:`iter_byte_chunks`. Blocks are of about equal size,
+    at most ``chunk_bytes`` (no small last block that would leave the parser's threads waiting). The map is
+    released when the last view of it is (a consumer may still hold the last block)."""
     import mmap
 
     try:
@@ -299,13 +302,15 @@ def _mapped_chunks(path: Path, chunk_bytes: int, byte_range: tuple[int, int] | N
     if mm is None or end <= start:
         return
     view = memoryview(mm)
+    n_blocks = -(-(end - start) // chunk_bytes)
     pos = start
-    while pos < end:
-        stop = min(pos + chunk_bytes, end)
-        if stop < end:
-            cut = mm.rfind(b"\n", pos, stop)
-            stop = cut + 1 if cut >= 0 else (mm.find(b"\n", stop, end) + 1 or end)
-        yield 0, view[pos:stop], None
+    for k in range(1, n_blocks + 1):
+        stop = end
+        if k < n_blocks:  # after the first newline at or past the k-th equal cut (a long line runs over)
+            nl = mm.find(b"\n", max(pos, start + (end - start) * k // n_blocks - 1), end)
+            stop = nl + 1 if nl >= 0 else end
+        if stop > pos:
+            yield 0, view[pos:stop], None
         pos = stop
 
 
@@ -368,10 +373,53 @@ def scan_lines(chunk: bytes | memoryview) -> tuple[int, int, bool, int]:
     return len(ends), int(blank.sum()), objects, int(lengths.max())
 
 
+#: what :func:`_parsed` learns of a block: its :func:`scan_lines` result and pyarrow's table (None when the
+#: block must be read line by line)
+Parsed = tuple[tuple[int, int, bool, int], "pa.Table | None"]
+
+
+def _scanned(chunks: Iterator[tuple[int, Any, str | None]]
+             ) -> Iterator[tuple[int, Any, str | None, tuple[int, int, bool, int] | None]]:
+    """Blocks with their :func:`scan_lines` result; ``objects`` is cleared where the block is not valid UTF-8,
+    so that only blocks pyarrow may parse keep it. pyarrow.json crashes the process on a top-level scalar line
+    such as ``null`` (pyarrow 26): only blocks of ``{...}`` lines reach it."""
+    for line, chunk, error in chunks:
+        if error is not None:
+            yield line, chunk, error, None
+            continue
+        n_lines, n_blank, objects, max_len = scan_lines(chunk)
+        if objects and n_blank < n_lines:
+            try:
+                _validate_utf8(chunk)
+            except pa.ArrowInvalid:
+                objects = False
+        yield line, chunk, None, (n_lines, n_blank, objects and n_blank < n_lines, max_len)
+
+
+def _parsed(scanned: Iterator[tuple[int, Any, str | None, tuple[int, int, bool, int] | None]],
+            text_fields: dict[str, pa.DataType]) -> Iterator[tuple[int, Any, str | None, Parsed | None]]:
+    """Scanned blocks with pyarrow's parse of those that may take it (None: read the block line by line)."""
+    for line, chunk, error, scan in scanned:
+        if error is not None:
+            yield line, chunk, error, None
+            continue
+        table = None
+        if scan[2]:
+            try:
+                table = _parse_block_fast(chunk, scan[3], text_fields)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+                table = None
+        yield line, chunk, None, (scan, table)
+
+
 def _parse_jsonl_chunk(chunk: bytes, first_line: int, rel: str, opts: ReadOptions, q: _Quarantine,
-                       text_fields: dict[str, pa.DataType] | None = None) -> tuple[Chunk, int]:
-    """Parse one block of lines; returns the chunk and the number of lines it held."""
-    n_lines, n_blank, objects, max_len = scan_lines(chunk)
+                       text_fields: dict[str, pa.DataType] | None = None,
+                       parsed: Parsed | None = None) -> tuple[Chunk, int]:
+    """Turn one block of lines into documents; returns the chunk and the number of lines it held.
+    ``parsed``: the block's :func:`_parsed` result where a thread already computed it."""
+    if parsed is None:
+        parsed = next(_parsed(_scanned(iter([(0, chunk, None)])), {} if text_fields is None else text_fields))[3]
+    (n_lines, n_blank, _, _), table = parsed
     if n_blank == n_lines:
         return Chunk(empty_docs(), q.take()), n_lines
     bounds: list[tuple[np.ndarray, np.ndarray]] = []  # line offsets, computed only when needed
@@ -389,15 +437,6 @@ def _parse_jsonl_chunk(chunk: bytes, first_line: int, rel: str, opts: ReadOption
         lengths = ends - starts
         return np.flatnonzero((lengths > 1) | ((lengths == 1) & (arr[np.maximum(ends - 1, 0)] != 13)))
 
-    table = None
-    # pyarrow.json crashes the process on a top-level scalar line such as `null` (pyarrow 26): only blocks
-    # whose every line is a plain `{...}` object take the fast path.
-    try:
-        if objects:
-            _validate_utf8(chunk)
-            table = _parse_block_fast(chunk, max_len, {} if text_fields is None else text_fields)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-        table = None
     if table is not None and table.num_rows == n_lines - n_blank:
         nonblank = nonblank_lines()
 
