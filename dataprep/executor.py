@@ -10,7 +10,12 @@ SIGKILL) finishes with output byte-identical to an uninterrupted run's, whatever
 Layout of ``OUT``: ``kept/``, ``rejected/``, ``duplicates/``, ``quarantine/`` (shards), ``stats.json``,
 ``report.html`` (the run for people: funnel, reasons, languages, score histograms, clusters, samples),
 ``manifest.json`` (written last: the run is complete), ``runs.jsonl`` (timings of each invocation) and,
-while a run is unfinished, ``_work/`` (intermediate shards and markers).
+while a run is unfinished, ``_work/`` (intermediate shards and markers); ``.trash/`` while ``--overwrite``
+deletes the output it replaces.
+
+With one worker, tasks run in order in this process: a range of a split file learns its first line number
+from the ranges before it, and each task's commit (fsync, rename, marker) overlaps the next task. With N
+workers this process takes tasks too, beside N - 1 spawned ones.
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@ Every reader yields :class:`Chunk` objects: a table of documents on :data:`datap
 table of quarantined records (malformed lines or rows, with file, line or row, and the error). Memory stays
 bounded by the chunk size whatever the file size. JSONL is parsed vectorized by ``pyarrow.json`` a block at
 a time; only a block that holds a bad line is re-read line by line to find and quarantine exactly that line.
+Reading, scanning (:func:`scan_lines`, compiled in ``_scan.c``), parsing and building documents run as a
+pipeline of threads, a few blocks deep.
 """
 
 from __future__ import annotations
