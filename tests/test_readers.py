@@ -275,3 +275,17 @@ def test_jsonl_read_is_the_same_without_the_compiled_scan(tmp_path, monkeypatch)
     assert docs.equals(docs2) and q.equals(q2)
     assert q.column("line").to_pylist() == [8, 21]
     assert docs.num_rows == 49
+
+
+def test_meta_leaves_out_null_and_missing_fields_on_both_paths(tmp_path):
+    """pyarrow fills every field of a block into every row; the metadata must still be the record's own: a
+    field missing (or null) in a record is left out, whether its block parsed vectorized or line by line."""
+    lines = ['{"text": "a", "url": "u1", "lang": "en"}', '{"text": "b", "url": "u2"}',
+             '{"text": "c", "url": null, "lang": "de", "tags": ["x", null]}', '{"text": "d"}']
+    clean, broken = tmp_path / "clean.jsonl", tmp_path / "broken.jsonl"
+    clean.write_text("\n".join(lines) + "\n")
+    broken.write_text("\n".join(lines) + "\nnull\n")  # one bad line sends the block down the line-by-line path
+    expected = ['{"url":"u1","lang":"en"}', '{"url":"u2"}', '{"lang":"de","tags":["x",null]}', None]
+    for path in (clean, broken):
+        docs, _ = read_all(path)
+        assert docs.column("meta").to_pylist() == expected, path.name

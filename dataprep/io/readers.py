@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -506,6 +506,7 @@ def _parse_jsonl_slow(
             if doc_id is not None and idf:
                 obj[idf] = doc_id  # keep an unusable id value as metadata
             doc_id = f"{opts.source}/{rel}:{line}"
+        obj = {k: v for k, v in obj.items() if v is not None}  # as the vectorized path: no null fields
         meta = json.dumps(obj, ensure_ascii=False, separators=(",", ":")) if obj else None
         try:
             text.encode("utf-8")
@@ -616,15 +617,27 @@ def _is_id_type(t: pa.DataType) -> bool:
 
 
 def _meta_json(table: pa.Table) -> pa.Array | pa.ChunkedArray:
-    """Each row's fields as one compact JSON object (polars' vectorized encoder); exotic types that it cannot
-    encode are written as their string form."""
+    """Each row's non-null fields as one compact JSON object, null when it has none (polars' vectorized
+    encoder, a field at a time); exotic types that it cannot encode are written as their string form. A field
+    that is null or missing in a record is left out, as the line-by-line reader leaves it out: pyarrow fills
+    a block's fields into every row, so writing nulls would make a record's metadata depend on its block."""
     df = pl.from_arrow(table, rechunk=False)
     if not isinstance(df, pl.DataFrame):  # pragma: no cover - from_arrow of a table is a frame
         df = df.to_frame()
+
+    def encoded(value: Callable[[str], pl.Expr]) -> pl.DataFrame:
+        if not any(df.get_column(c).null_count() for c in df.columns):  # one encoder call for the whole row
+            return df.select(pl.struct([value(c) for c in df.columns]).struct.json_encode().alias("meta"))
+        fields = [pl.when(pl.col(c).is_not_null())
+                  .then(pl.struct(value(c)).struct.json_encode().str.strip_prefix("{").str.strip_suffix("}"))
+                  for c in df.columns]
+        body = pl.concat_str(fields, separator=",", ignore_nulls=True)
+        return df.select(pl.when(body != "").then(pl.lit("{") + body + pl.lit("}")).alias("meta"))
+
     try:
-        out = df.select(pl.struct(df.columns).struct.json_encode())
+        out = encoded(pl.col)
     except Exception:  # noqa: BLE001 - exotic types: encode them as strings instead
-        out = df.select(pl.struct([pl.col(c).cast(pl.String) for c in df.columns]).struct.json_encode())
+        out = encoded(lambda c: pl.col(c).cast(pl.String))
     return out.to_series().to_arrow().cast(pa.large_string())
 
 
