@@ -32,6 +32,11 @@ try:  # the compiled line scan (setup.py builds it where a C compiler is availab
 except ImportError:  # pragma: no cover - numpy fallback
     _scan = None
 
+try:  # ISA-L's gzip (the 'fast' extra); pyarrow's zlib reads gzip otherwise
+    from isal import igzip as _igzip
+except ImportError:  # pragma: no cover - optional
+    _igzip = None
+
 DEFAULT_CHUNK_BYTES = 16 << 20
 PARQUET_BATCH_ROWS = 8192
 RAW_KEEP_BYTES = 4096
@@ -153,9 +158,39 @@ def read_file(path: Path, rel: str, opts: ReadOptions) -> Iterator[Chunk]:
 # byte streams
 
 
-def _open_stream(path: Path) -> pa.NativeFile:
+def _open_stream(path: Path) -> Any:
+    """A binary stream of ``path``, decompressed. Damage raises OSError whichever library reads it."""
     _, codec = split_compression(path)
+    if codec == "gzip" and _igzip is not None:
+        return _GzipStream(path)
     return pa.input_stream(str(path), compression=codec)
+
+
+class _GzipStream:
+    """gzip through ISA-L (the ``fast`` extra: 2.6x zlib's decompression speed, measured in README), with
+    pyarrow's error contract: a truncated or corrupt stream raises OSError, as pyarrow's own gzip reader does."""
+
+    def __init__(self, path: Path) -> None:
+        self._file = _igzip.open(str(path), "rb")
+
+    def read(self, n: int = -1) -> bytes:
+        try:
+            return self._file.read(n)
+        except OSError:
+            raise
+        except EOFError as exc:
+            raise OSError(f"truncated compressed stream: {exc}") from exc
+        except Exception as exc:  # noqa: BLE001 - ISA-L's IsalError: corrupt deflate data
+            raise OSError(f"corrupt compressed stream: {exc}") from exc
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> _GzipStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def iter_byte_chunks(
