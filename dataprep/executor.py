@@ -564,24 +564,29 @@ class LocalRunner:
                 task = futures.pop(fut)
             return task, fut.result()
 
+        threads = pa.cpu_count()
+        pa.set_cpu_count(max(1, threads // self.workers))  # this process's share of the cores, as each worker's
         try:
-            # a worker gets its first task once it has started (until then this process takes them all), then
-            # one at a time, the next as each completes: no task waits in a busy worker's queue
-            for ready in self._ready:
-                ready.add_done_callback(feed)
-            while True:
-                with lock:
-                    task = queue.popleft() if queue else None
-                if task is None:
-                    break
-                yield task, run_task(recipe, stage, task, out)
-                for fut in finished():
+            with Committer() as committer:
+                # a worker gets its first task once it has started (until then this process takes them all),
+                # then one at a time, the next as each completes: no task waits in a busy worker's queue
+                for ready in self._ready:
+                    ready.add_done_callback(feed)
+                while True:
+                    with lock:
+                        task = queue.popleft() if queue else None
+                    if task is None:
+                        break
+                    committer.check()
+                    yield task, run_task(recipe, stage, task, out, defer=committer.submit)
+                    for fut in finished():
+                        yield collect(fut)
+                with lock:  # the queue is empty: nothing more is submitted
+                    rest = list(futures)
+                for fut in as_completed(rest):
                     yield collect(fut)
-            with lock:  # the queue is empty: nothing more is submitted
-                rest = list(futures)
-            for fut in as_completed(rest):
-                yield collect(fut)
         finally:
+            pa.set_cpu_count(threads)
             with lock:
                 stopped = True
                 for fut in futures:
