@@ -302,13 +302,22 @@ def _read_jsonl(path: Path, rel: str, opts: ReadOptions) -> Iterator[Chunk]:
     q = _Quarantine(opts.source, rel)
     text_fields: dict[str, pa.DataType] = {}
     first_line = opts.first_line
-    if split_compression(path)[1] is None:
+    compressed = split_compression(path)[1] is not None
+    if not compressed:
         chunks = _mapped_chunks(path, opts.chunk_bytes, opts.byte_range)
     else:
         chunks = iter_byte_chunks(path, opts.chunk_bytes, count_lines=False, byte_range=opts.byte_range)
     # a pipeline of threads (all of this releases the GIL): one reads blocks (decompressing, or paging them in
-    # from the map), scans them and checks their UTF-8; one parses them; this one makes documents of them
-    for _, chunk, error, parsed in _prefetch(_parsed(_prefetch(_scanned(chunks)), text_fields)):
+    # from the map), scans them and checks their UTF-8; one parses them; this one makes documents of them. A
+    # file of one block has nothing to overlap: it is read in this thread (starting threads costs more).
+    stream = _parsed(_scanned(chunks), text_fields)
+    try:
+        size = (opts.byte_range[1] - opts.byte_range[0]) if opts.byte_range else path.stat().st_size
+    except OSError:
+        size = 0  # the reader reports it
+    if size * (4 if compressed else 1) > opts.chunk_bytes:
+        stream = _prefetch(_parsed(_prefetch(_scanned(chunks)), text_fields))
+    for _, chunk, error, parsed in stream:
         if error is not None:
             q.add("corrupt_stream", f"{error} (after line {first_line - 1})", None, line=first_line)
             yield Chunk(empty_docs(), q.take())
