@@ -195,6 +195,10 @@ def run_task(recipe: Recipe, stage: Stage, task: Task, out: Path,
             writers[kind] = BackgroundWriter(w) if kind in ("kept", "next") else w
         return writers[kind]
 
+    def abort() -> None:
+        for w in writers.values():
+            w.abort()
+
     try:
         for chunk in _stage_input(recipe, stage, task, work):
             stats["lines"] = stats.get("lines", 0) + chunk.lines  # what the next range's first line builds on
@@ -239,8 +243,7 @@ def run_task(recipe: Recipe, stage: Stage, task: Task, out: Path,
                     table = table.combine_chunks()
                 writer("next", table.schema).write(table)
     except BaseException:
-        for w in writers.values():
-            w.abort()
+        abort()
         raise
 
     def commit() -> None:
@@ -249,8 +252,7 @@ def run_task(recipe: Recipe, stage: Stage, task: Task, out: Path,
             for w in writers.values():
                 w.close()
         except BaseException:
-            for w in writers.values():
-                w.abort()
+            abort()
             raise
         atomic_write_json(marker, stats)
 

@@ -322,7 +322,7 @@ def _read_jsonl(path: Path, rel: str, opts: ReadOptions) -> Iterator[Chunk]:
             q.add("corrupt_stream", f"{error} (after line {first_line - 1})", None, line=first_line)
             yield Chunk(empty_docs(), q.take())
             continue
-        result, n_lines = _parse_jsonl_chunk(chunk, first_line, rel, opts, q, text_fields, parsed)
+        result, n_lines = _parse_jsonl_chunk(chunk, first_line, rel, opts, q, parsed)
         first_line += n_lines
         result.lines = n_lines
         yield result
@@ -459,12 +459,9 @@ def _parsed(scanned: Iterator[tuple[int, Any, str | None, tuple[int, int, bool, 
 
 
 def _parse_jsonl_chunk(chunk: bytes, first_line: int, rel: str, opts: ReadOptions, q: _Quarantine,
-                       text_fields: dict[str, pa.DataType] | None = None,
-                       parsed: Parsed | None = None) -> tuple[Chunk, int]:
-    """Turn one block of lines into documents; returns the chunk and the number of lines it held.
-    ``parsed``: the block's :func:`_parsed` result where a thread already computed it."""
-    if parsed is None:
-        parsed = next(_parsed(_scanned(iter([(0, chunk, None)])), {} if text_fields is None else text_fields))[3]
+                       parsed: Parsed) -> tuple[Chunk, int]:
+    """Turn one block of lines into documents, given its :func:`_parsed` result; returns the chunk and the
+    number of lines it held."""
     (n_lines, n_blank, _, _), table = parsed
     if n_blank == n_lines:
         return Chunk(empty_docs(), q.take()), n_lines
