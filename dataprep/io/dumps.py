@@ -6,11 +6,12 @@
   ``\\begin{document}``; ``\\input``, ``\\include`` and ``\\subfile`` are inlined from the paper's files
   (10 levels deep); a paper without a main file is its ``.tex`` files concatenated in name order. Text is
   UTF-8, or Latin-1 when it is not valid UTF-8 (``meta.encoding``). Cleaning is the ``latex_clean`` step.
-- ``format: stackexchange``: a site's ``Posts.xml`` from the public dump (plain, gzip or bz2; extract the
-  ``.7z`` first). One document per question, its HTML body as text and its answers in
-  ``meta.answers`` (id, score, body), joined out of core: pass 1 spills the rows to Arrow files, pass 2 joins
-  questions with answers one question-id range at a time (``memory_mb``): threads in question-id order, then
-  the other posts.
+- ``format: stackexchange``: a site's ``Posts.xml`` from the public dump (plain, gzip or bz2), or the dump's
+  ``.7z`` archive itself (``site.7z`` or ``site-Posts.7z``; needs the ``dumps`` extra, py7zr), whose
+  ``Posts.xml`` is extracted to a temporary folder first. One document per question, its HTML body as text
+  and its answers in ``meta.answers`` (id, score, body), joined out of core: pass 1 spills the rows to Arrow
+  files, pass 2 joins questions with answers one question-id range at a time (``memory_mb``): threads in
+  question-id order, then the other posts.
   Answers whose question is missing and other post types (tag wikis...) are documents too, with
   ``meta.post_type`` saying so: the ``stackexchange_format`` step rejects them with a reason.
 - ``format: mediawiki``: a ``pages-articles`` XML dump (plain or bz2). One document per page: wikitext as
@@ -265,10 +266,17 @@ def _tags(expr: pl.Expr) -> pl.Expr:
 
 def read_stackexchange(path: Path, rel: str, opts: Any, q: Any, chunk: Callable[[pa.Table], Any]) -> Iterator[Any]:
     options = dict(opts.options)
-    site = options.get("site") or path.parent.name or opts.source
+    archive = path.name.lower().endswith(".7z")
+    default_site = re.sub(r"(?i)(-posts)?\.7z$", "", path.name) if archive else path.parent.name
+    site = options.get("site") or default_site or opts.source
     budget = int(options.get("memory_mb", 512)) << 20
     tmp = Path(tempfile.mkdtemp(prefix="dataprep-se-"))
     try:
+        if archive:
+            path = _posts_from_7z(path, tmp, q)
+            if path is None:
+                yield chunk(DOC_SCHEMA.empty_table())
+                return
         files, max_id, body_bytes = _spill_posts(path, tmp, q)
         if not files:
             yield chunk(DOC_SCHEMA.empty_table())
@@ -281,6 +289,30 @@ def read_stackexchange(path: Path, rel: str, opts: Any, q: Any, chunk: Callable[
             yield from _join_range(posts, lo, hi, k == parts - 1, site, opts.source, chunk)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _posts_from_7z(archive: Path, tmp: Path, q: Any) -> Path | None:
+    """Extract the ``Posts.xml`` of a StackExchange ``.7z`` dump into ``tmp``; None (with a quarantine record
+    saying why) when py7zr is missing, the archive is damaged or it holds no ``Posts.xml``."""
+    try:
+        import py7zr
+    except ImportError:
+        q.add("unsupported_archive", f"{archive.name}: reading .7z needs py7zr (pip install -e '.[dumps]'), or "
+                                     "extract Posts.xml and give its path", None)
+        return None
+    try:
+        with py7zr.SevenZipFile(archive, mode="r") as z:
+            names = z.getnames()
+            posts = [n for n in names if n.replace("\\", "/").rsplit("/", 1)[-1].lower() == "posts.xml"]
+            if not posts:
+                q.add("no_posts", f"{archive.name} holds no Posts.xml (members: {', '.join(names[:10]) or 'none'})",
+                      None)
+                return None
+            z.extract(path=tmp / "archive", targets=[posts[0]])
+    except Exception as exc:  # noqa: BLE001 - py7zr raises its own types for damaged archives
+        q.add("bad_archive", f"{archive.name}: cannot read the .7z archive: {exc}", None)
+        return None
+    return tmp / "archive" / posts[0]
 
 
 def _parts(body_bytes: int, budget: int) -> int:
