@@ -8,6 +8,11 @@ from pathlib import Path
 
 from dataprep.errors import InputError
 
+try:  # the compiled line scans (setup.py builds them where a C compiler is available)
+    from dataprep.io import _scan
+except ImportError:  # pragma: no cover - numpy fallbacks
+    _scan = None
+
 COMPRESSIONS = {".gz": "gzip", ".zst": "zstd", ".zstd": "zstd", ".bz2": "bz2"}
 FORMATS = {
     ".jsonl": "jsonl",
@@ -118,15 +123,13 @@ def input_size(path: Path) -> int:
 
 def count_newlines(buf: bytes | memoryview) -> int:
     """Newline bytes in ``buf``, without copying it: the compiled scan when built, else numpy a block at a time."""
-    try:
-        from dataprep.io import _scan
-    except ImportError:  # pragma: no cover - numpy fallback
-        import numpy as np
+    if _scan is not None:
+        return _scan.count_newlines(buf)
+    import numpy as np
 
-        arr = np.frombuffer(buf, dtype=np.uint8)
-        block = 16 << 20
-        return sum(int(np.count_nonzero(arr[lo:lo + block] == 10)) for lo in range(0, len(arr), block))
-    return _scan.count_newlines(buf)
+    arr = np.frombuffer(buf, dtype=np.uint8)
+    block = 16 << 20
+    return sum(int(np.count_nonzero(arr[lo:lo + block] == 10)) for lo in range(0, len(arr), block))
 
 
 def count_range_newlines(path: Path, start: int, end: int) -> int:
@@ -164,7 +167,7 @@ def line_aligned_ranges(path: Path, split_bytes: int, count: bool = True) -> lis
         lines = [1]
         with memoryview(mm) as view:
 
-            def count(k: int) -> int:
+            def newlines_before(k: int) -> int:  # in range k - 1
                 with view[bounds[k - 1]:bounds[k]] as part:
                     return count_newlines(part)
 
@@ -173,6 +176,6 @@ def line_aligned_ranges(path: Path, split_bytes: int, count: bool = True) -> lis
             from concurrent.futures import ThreadPoolExecutor
 
             with ThreadPoolExecutor(max_workers=min(len(bounds) - 2, os.cpu_count() or 1)) as pool:
-                for n_lines in pool.map(count, range(1, len(bounds) - 1)):
+                for n_lines in pool.map(newlines_before, range(1, len(bounds) - 1)):
                     lines.append(lines[-1] + n_lines)
     return [(bounds[i], bounds[i + 1], lines[i]) for i in range(len(bounds) - 1)]

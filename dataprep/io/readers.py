@@ -24,13 +24,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pajson
 
-from dataprep.io.files import detect_format, expand_paths, split_compression
+from dataprep.io.files import _scan, detect_format, expand_paths, split_compression
 from dataprep.schema import DOC_SCHEMA, QUARANTINE_SCHEMA
-
-try:  # the compiled line scan (setup.py builds it where a C compiler is available)
-    from dataprep.io import _scan
-except ImportError:  # pragma: no cover - numpy fallback
-    _scan = None
 
 try:  # ISA-L's gzip (the 'fast' extra); pyarrow's zlib reads gzip otherwise
     from isal import igzip as _igzip
@@ -413,10 +408,17 @@ def scan_lines(chunk: bytes | memoryview) -> tuple[int, int, bool, int]:
     lengths = ends - starts
     tails = np.maximum(ends - 1, 0)
     tails = tails - ((arr[tails] == 13) & (lengths > 0))
-    blank = (lengths == 0) | ((lengths == 1) & (arr[np.maximum(ends - 1, 0)] == 13))
+    blank = _blank(chunk, starts, ends)
     nonblank = ~blank
     objects = bool(np.all(arr[starts[nonblank]] == ord("{")) and np.all(arr[tails[nonblank]] == ord("}")))
     return len(ends), int(blank.sum()), objects, int(lengths.max())
+
+
+def _blank(chunk: bytes | memoryview, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Which lines are blank: empty, or a lone ``\\r``."""
+    arr = np.frombuffer(chunk, dtype=np.uint8)
+    lengths = ends - starts
+    return (lengths == 0) | ((lengths == 1) & (arr[np.maximum(ends - 1, 0)] == 13))
 
 
 #: what :func:`_parsed` learns of a block: its :func:`scan_lines` result and pyarrow's table (None when the
@@ -434,12 +436,13 @@ def _scanned(chunks: Iterator[tuple[int, Any, str | None]]
             yield line, chunk, error, None
             continue
         n_lines, n_blank, objects, max_len = scan_lines(chunk)
-        if objects and n_blank < n_lines:
+        objects = objects and n_blank < n_lines
+        if objects:
             try:
                 _validate_utf8(chunk)
             except pa.ArrowInvalid:
                 objects = False
-        yield line, chunk, None, (n_lines, n_blank, objects and n_blank < n_lines, max_len)
+        yield line, chunk, None, (n_lines, n_blank, objects, max_len)
 
 
 def _parsed(scanned: Iterator[tuple[int, Any, str | None, tuple[int, int, bool, int] | None]],
@@ -475,10 +478,7 @@ def _parse_jsonl_chunk(chunk: bytes, first_line: int, rel: str, opts: ReadOption
     def nonblank_lines() -> np.ndarray:
         if not n_blank:
             return np.arange(n_lines)
-        starts, ends = line_bounds()
-        arr = np.frombuffer(chunk, dtype=np.uint8)
-        lengths = ends - starts
-        return np.flatnonzero((lengths > 1) | ((lengths == 1) & (arr[np.maximum(ends - 1, 0)] != 13)))
+        return np.flatnonzero(~_blank(chunk, *line_bounds()))
 
     if table is not None and table.num_rows == n_lines - n_blank:
         nonblank = nonblank_lines()
