@@ -22,7 +22,7 @@ from pathlib import Path
 import polars as pl
 
 from dataprep.errors import DataprepError
-from dataprep.unicode import CJK_CLASS
+from dataprep.normalize import CJK_CLASS
 
 KENLM_APT = ("libboost-program-options-dev", "libboost-system-dev", "libboost-thread-dev", "libboost-test-dev")
 
@@ -78,7 +78,7 @@ def _build_kenlm(bindir: Path, quiet: bool) -> None:
     log = (lambda m: None) if quiet else (lambda m: print(m, file=sys.stderr, flush=True))
     with tempfile.TemporaryDirectory(prefix="dataprep-kenlm-") as tmp:
         log("lm: downloading the kenlm source distribution from PyPI")
-        run = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
+        run = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", "kenlm",
                               "kenlm", "-d", tmp], capture_output=True, text=True)
         archives = list(Path(tmp).glob("kenlm-*.tar.gz"))
         if run.returncode != 0 or not archives:
