@@ -17,8 +17,8 @@ setup(
             optional=True,
         ),
         Extension(
-            "dataprep.io._scan",
-            sources=["dataprep/io/_scan.c"],
+            "dataprep.io.readers.scan._scan",
+            sources=["dataprep/io/readers/scan/_scan.c"],
             extra_compile_args=["-O3"],
             optional=True,
         ),

@@ -1,4 +1,4 @@
-"""Helper of benchmarks/filters.py, run inside a separate environment that has datatrove (never dataprep's own:
+"""Helper of benchmarks/filter_speed.py, run inside a separate environment that has datatrove (never dataprep's own:
 datatrove pins xxhash<4). Reads documents from a JSONL file, times each datatrove filter on them, one thread,
 and prints JSON: seconds and the keep/drop decision (with reason) per document and filter.
 

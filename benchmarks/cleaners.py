@@ -16,12 +16,9 @@ costs are amortized as on a real dump. Prints documents/s and MB/s of input text
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 os.environ.setdefault("POLARS_MAX_THREADS", "1")
-# benchmarks/filters.py is named like the ``filters`` package: keep this folder off the import path
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 import argparse  # noqa: E402
 import html  # noqa: E402

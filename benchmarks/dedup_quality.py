@@ -25,7 +25,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from dataprep.dedup.minhash import MinHashDedup, jaccard, shingles
+from dataprep.dedup.minhash import MinHashDedup
+from dataprep.dedup.minhash.cluster import jaccard
+from dataprep.dedup.minhash.sketch import shingles
 from dataprep.io import read_frame
 
 ROOT = Path(__file__).resolve().parent.parent

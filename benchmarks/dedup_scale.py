@@ -135,7 +135,7 @@ def main() -> None:
           f"process (goal: under 4 GB)")
     print(f"near duplicates removed: {entry['duplicates']:,} in {entry['clusters']:,} clusters "
           f"(planted: {planted:,}; candidate pairs {entry['candidate_pairs']:,}, rejected by verification "
-          f"{entry['pairs_rejected_by_verification']:,}, {entry['partitions']} partitions)")
+          f"{entry['pairs_rejected_by_verification']:,})")
 
 
 if __name__ == "__main__":

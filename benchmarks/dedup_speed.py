@@ -35,7 +35,8 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 
-from dataprep.dedup.minhash import MinHashDedup, shingles, signatures  # noqa: E402
+from dataprep.dedup.minhash import MinHashDedup  # noqa: E402
+from dataprep.dedup.minhash.sketch import shingles, signatures  # noqa: E402
 from dataprep.io import read_frame  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -6,8 +6,8 @@ Pages: ``sample_data/html/pages/*.html`` (48 pages in 7 languages over three sit
 sidebars, cookie banners, comments and scripts; UTF-8, windows-1252 and Shift_JIS), built by
 ``sample_data/build_llama.py`` together with ``truth.jsonl``, the main text each page was built from.
 
-For each extractor, through the same code the WARC/HTML reader runs (:func:`dataprep.io.web.extractor`, after
-:func:`dataprep.io.web.decode_html`): pages/s and MB/s of HTML on one core, and word-level precision, recall
+For each extractor, through the same code the WARC/HTML reader runs (:func:`dataprep.io.readers.pages.extractor`, after
+:func:`dataprep.io.readers.pages.decode_html`): pages/s and MB/s of HTML on one core, and word-level precision, recall
 and F1 against the truth (multisets of lower-cased words: precision = the share of extracted words that
 belong to the main text, recall = the share of the main text that was extracted), micro-averaged over pages,
 with the share of pages whose recall is under 0.5 (main text lost). Resiliparse runs twice: with its
@@ -23,7 +23,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from dataprep.io.web import decode_html, extractor
+from dataprep.io.readers.pages import decode_html, extractor
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = ROOT / "sample_data" / "html"

@@ -8,8 +8,8 @@ metadata) under benchmarks/_data, then times, in this one process and run:
 - baseline: ``pyarrow.json.read_json`` (or ``pyarrow.parquet.read_table``) and an Arrow IPC file write;
   with ``--gzip`` also the JSONL file gzip-compressed (pyarrow decompresses it with zlib, dataprep with ISA-L
   where the ``fast`` extra is installed);
-- dataprep: ``run_recipe`` on a one-source recipe with no steps (readers, id/meta handling, read checks,
-  accounting, atomic shard writes, stats), same worker count.
+- dataprep: cleaning (``dataprep.execution.run.clean``) on a one-source recipe with no steps (readers, id/meta
+  handling, read checks, accounting, atomic shard writes, stats), same worker count.
 
 Prints MB/s of input text for each (best run) and two ratios dataprep / pyarrow (goal: at least 0.8): of the
 best runs, and the median over interleaved pairs. This VM's disk and page cache make single runs vary by up to
@@ -74,14 +74,14 @@ def baseline(path: Path, out: Path) -> float:
 
 
 def ours(path: Path, out: Path, workers: int) -> tuple[float, int]:
-    from dataprep.executor import run_recipe
+    from dataprep.execution.run import clean
 
     path, out = path.resolve(), out.resolve()
     recipe_path = out.parent / f"bench-{path.name.split('.', 1)[1].replace('.', '-')}.yaml"
     recipe_path.write_text(f"sources:\n  - name: bench\n    paths: [{path}]\noutput:\n  path: {out}\n")
     recipe = load_recipe(recipe_path)
     t = time.perf_counter()
-    result = run_recipe(recipe, workers=workers, overwrite=True, quiet=True)
+    result = clean(recipe, workers=workers, overwrite=True, quiet=True)
     return time.perf_counter() - t, result.stats["bytes"]["input"]
 
 

@@ -9,16 +9,13 @@ Names are imported on first use (PEP 562), so ``dataprep.shards`` and ``dataprep
 torch alone on machines without the cleaning dependencies.
 """
 
-from __future__ import annotations
-
-import importlib
-from typing import Any
+from dataprep.lazy import exports
 
 __version__ = "0.1.0"
 
 _EXPORTS = {
     "DOC_SCHEMA": "dataprep.schema",
-    "REGISTRY": "dataprep.step",
+    "REGISTRY": "dataprep.registry",
     "DataprepError": "dataprep.errors",
     "ExactDedup": "dataprep.dedup",
     "GlobalStep": "dataprep.step",
@@ -29,7 +26,8 @@ _EXPORTS = {
     "ReadOptions": "dataprep.io",
     "Recipe": "dataprep.recipe",
     "RecipeError": "dataprep.errors",
-    "RunResult": "dataprep.executor",
+    "PipelineResult": "dataprep.pipeline",
+    "RunResult": "dataprep.execution.run",
     "ShardWriter": "dataprep.io",
     "Step": "dataprep.step",
     "expand_paths": "dataprep.io",
@@ -40,23 +38,12 @@ _EXPORTS = {
     "read_file": "dataprep.io",
     "read_frame": "dataprep.io",
     "read_table": "dataprep.io",
-    "register": "dataprep.step",
+    "register": "dataprep.registry",
     "run_mixture": "dataprep.mixing",
-    "run_recipe": "dataprep.executor",
+    "run_recipe": "dataprep.pipeline",
     "train_bpe": "dataprep.tokenizer",
     "train_lm": "dataprep.lm",
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'dataprep' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = exports(__name__, _EXPORTS, globals())

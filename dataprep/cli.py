@@ -8,17 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-import typing
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import click
 
 from dataprep.errors import DataprepError
-
-if TYPE_CHECKING:
-    from dataprep.recipe import Recipe
 
 
 class _Group(click.Group):
@@ -59,108 +55,59 @@ def main(ctx: click.Context, debug: bool) -> None:
                                                "or auto); default: start Ray on this machine.")
 def run(recipe: Path, workers: int | None, output: Path | None, fmt: str | None, overwrite: bool,
         strict: bool, quiet: bool, executor: str, address: str | None) -> None:
-    """Run RECIPE over its sources with the local executor.
+    """Run RECIPE: clean its sources, then its tokenizer, mixture, pack and train sections, if it has them.
 
     An interrupted run resumes where it stopped when started again with the same recipe and output.
     """
-    from dataprep.executor import run_recipe
+    from dataprep.pipeline import run_recipe
     from dataprep.recipe import load_recipe
-    from dataprep.stats import summary_table
 
     rec = load_recipe(recipe, output=output, fmt=fmt)
     runner = None
     if executor == "ray":
-        from dataprep.ray_executor import RayRunner
+        from dataprep.execution.ray import RayRunner
 
         runner = RayRunner(address=address, num_cpus=workers or None)
-    result = run_recipe(rec, workers=workers, overwrite=overwrite, quiet=quiet, runner=runner)
-    if result.skipped:
-        click.echo(f"{result.output} already holds the finished output of this recipe (use --overwrite to redo it)")
-    click.echo(summary_table(result.stats, None if result.skipped else result.seconds))
-    click.echo(f"\noutput: {result.output} (stats.json, kept/, rejected/, duplicates/, quarantine/)")
-    if rec.tokenizer is not None:
-        _after_run(rec, result.output, quiet, overwrite)
-    if strict and result.stats["counts"]["quarantined"]:
-        click.echo(f"strict: {result.stats['counts']['quarantined']} records were quarantined", err=True)
+    result = run_recipe(rec, workers=workers, overwrite=overwrite, quiet=quiet, runner=runner,
+                        on_section=_echo_section, log=click.echo)
+    stats = result.clean.stats
+    if strict and stats["counts"]["quarantined"]:
+        click.echo(f"strict: {stats['counts']['quarantined']} records were quarantined", err=True)
         sys.exit(1)
 
 
-def _after_run(rec: Recipe, output: Path, quiet: bool, overwrite: bool) -> None:
-    """The recipe's tokenizer and pack sections, on the kept shards of the finished run."""
-    from dataprep.pack import pack
-    from dataprep.tokenizer import train_bpe
+def _echo_section(name: str, result: Any) -> None:
+    """Print what one section of the pipeline produced, as it ends (the pipeline's ``on_section``)."""
+    if name == "clean":
+        from dataprep.stats import summary_table
 
-    tok = rec.tokenizer
-    kept = [str(Path(output) / "kept")]
-    tok_path = tok.path or Path(output) / "tokenizer" / "tokenizer.json"
-    if not tok_path.exists():
-        if tok.vocab_size is None:
-            raise DataprepError(f"tokenizer {tok_path} does not exist and the recipe gives no vocab_size to train it")
-        info = train_bpe(kept, tok.vocab_size, tok_path, tok.special_tokens)
+        if result.skipped:
+            click.echo(f"{result.output} already holds the finished output of this recipe "
+                       "(use --overwrite to redo it)")
+        click.echo(summary_table(result.stats, None if result.skipped else result.seconds))
+        click.echo(f"\noutput: {result.output} (stats.json, kept/, rejected/, duplicates/, quarantine/)")
+    elif name == "tokenizer" and result.trained is not None:
+        info = result.trained
         click.echo(f"\ntokenizer: trained {info['tokenizer']} (vocabulary {info['vocab_size']:,}) on "
                    f"{info['documents']:,} kept documents")
-    if rec.mixture is not None:
-        kept = [str(_mix_after(rec, Path(output), tok_path))]
-    if rec.pack is not None:
-        pack_out = rec.pack.output or Path(output) / "packed"
-        m = pack(kept, tok_path, pack_out, seq_len=rec.pack.seq_len, val_fraction=rec.pack.val_fraction,
-                 eos=(tok.special_tokens or ["<|endoftext|>"])[0], quiet=quiet, overwrite=overwrite)
+    elif name == "mixture":
+        click.echo("\nmixture:")
+        _echo_mix(result.report, result.path)
+    elif name == "pack":
+        m = result.manifest
         tr, va = m["splits"]["train"], m["splits"]["val"]
-        click.echo(f"pack: {pack_out}: train {tr['n_tokens']:,} tokens ({tr['n_windows']:,} windows of "
-                   f"{rec.pack.seq_len}), val {va['n_tokens']:,} tokens, {m['dtype']}")
-        if rec.train is not None:
-            _train_after(rec, pack_out, Path(output) / "train", quiet)
-
-
-def _mix_after(rec: Recipe, output: Path, tok_path: Path) -> Path:
-    """The recipe's mixture section: the kept documents of each source drawn to their token share."""
-    from dataprep.executor import rewrite_report
-    from dataprep.mixing import MixSource, Mixture, run_mixture
-
-    cfg = rec.mixture
-    mix_out = cfg.output or output / "mixed"
-    ext = rec.output.format
-    sources = []
-    for name, weight in cfg.weights.items():
-        shards = sorted((output / "kept").glob(f"{name}-[0-9][0-9][0-9][0-9][0-9]-*.{ext}"))
-        if not shards:
-            raise DataprepError(f"mixture: source '{name}' has no kept documents to mix (weight {weight})")
-        sources.append(MixSource(name, weight, [str(p) for p in shards]))
-    mix = Mixture(rec.path, rec.name, rec.seed, cfg.total_tokens, str(tok_path), cfg.max_epochs, sources)
-    click.echo("\nmixture:")
-    _echo_mix(run_mixture(mix, mix_out), mix_out)
-    rewrite_report(rec, output)
-    return mix_out
-
-
-def _train_after(rec: Recipe, packed: Path, out: Path, quiet: bool) -> None:
-    """The recipe's train section: a training run on the packed shards (skipped with a hint without torch)."""
-    import importlib.util
-
-    if importlib.util.find_spec("torch") is None:
-        click.echo("train: skipped: torch is not installed (pip install -e '.[train]', or torch==2.13.0 for the "
-                   "CPU build, then run again)")
-        return
-    from dataprep.train import TrainConfig, train
-
-    settings = {**rec.train, "data": str(packed), "out": str(out)}
-    unknown = sorted(set(settings) - {f.name for f in dataclasses.fields(TrainConfig)})
-    if unknown:
-        raise DataprepError(f"{rec.path}: unknown train setting(s) {', '.join(unknown)}")
-    from dataprep.recipe import check_type, type_name
-
-    hints = typing.get_type_hints(TrainConfig)
-    for key, value in rec.train.items():
-        if not check_type(value, hints[key]):
-            raise DataprepError(f"{rec.path}: train.{key} must be {type_name(hints[key])}, got {value!r}")
-    cfg = TrainConfig(**settings)
-    records = train(cfg, log=(lambda m: None) if quiet else (lambda m: click.echo(m)))
-    if records:
-        click.echo(f"train: {out}: loss {records[0]['loss']:.3f} (step {records[0]['step']}) -> "
-                   f"{records[-1]['loss']:.3f} (step {records[-1]['step']})"
-                   + (f", validation perplexity {records[-1]['val_ppl']:.1f}" if "val_ppl" in records[-1] else ""))
-    else:
-        click.echo(f"train: {out} already holds {cfg.max_steps} steps")
+        click.echo(f"pack: {result.path}: train {tr['n_tokens']:,} tokens ({tr['n_windows']:,} windows of "
+                   f"{result.seq_len}), val {va['n_tokens']:,} tokens, {m['dtype']}")
+    elif name == "train":
+        if result.skipped:
+            click.echo(f"train: skipped: {result.skipped}")
+        elif result.records:
+            first, last = result.records[0], result.records[-1]
+            click.echo(f"train: {result.path}: loss {first['loss']:.3f} (step {first['step']}) -> "
+                       f"{last['loss']:.3f} (step {last['step']})"
+                       + (f", validation perplexity {last['val_ppl']:.1f}" if "val_ppl" in last else ""))
+        else:
+            click.echo(f"train: {result.path} already holds {result.max_steps} steps")
 
 
 @main.group()
@@ -185,10 +132,10 @@ def recipe_validate(path: Path) -> None:
 @click.argument("name", required=False)
 def steps(name: str | None) -> None:
     """List every step with its parameters and defaults (or one step, by NAME)."""
-    from dataprep.recipe import type_name
-    from dataprep.step import load_builtin_steps
+    from dataprep.config import type_name
+    from dataprep.registry import all_steps
 
-    registry = load_builtin_steps()
+    registry = all_steps()
     names = sorted(registry) if name is None else [name]
     for n in names:
         if n not in registry:

@@ -26,8 +26,7 @@ import pyarrow as pa
 import xxhash
 
 from dataprep.errors import DataprepError
-from dataprep.io.files import expand_paths
-from dataprep.io.readers import read_documents
+from dataprep.io.readers import expand_paths, read_documents
 from dataprep.io.writers import atomic_write_json
 from dataprep.progress import Progress
 from dataprep.shards import FORMAT

@@ -1,4 +1,5 @@
-"""The step contract shared by filters, mappers and global steps, and the registry recipes look steps up in.
+"""The step contract shared by filters, mappers and global steps: what every step offers, and what the
+executor may call on a global one (nothing else is probed). The registry is :mod:`dataprep.registry`.
 
 Every step has three faces, on a polars DataFrame or an Arrow table (the result is the same kind):
 
@@ -8,33 +9,21 @@ Every step has three faces, on a polars DataFrame or an Arrow table (the result 
 
 A *local* step looks at one batch at a time; the executor runs it inside worker processes. A *global* step
 (deduplication) needs the whole corpus: it computes per-row keys locally (:meth:`GlobalStep.keys`), decides
-once over the keys of every shard in a fixed order (:meth:`GlobalStep.fit`), then drops the decided rows.
-The same objects serve a notebook, a CLI recipe and (later) a Ray ``map_batches``.
+once over the keys of every shard in a fixed order (:meth:`GlobalStep.fit_files`), then drops or edits the
+decided rows (:attr:`GlobalStep.decides`). The same objects serve a notebook, a CLI recipe and Ray.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import typing
-from typing import Any, ClassVar, TypeVar
+from pathlib import Path
+from typing import Any, ClassVar, Literal, TypeVar
 
 import polars as pl
 import pyarrow as pa
 
 Frame = TypeVar("Frame", pl.DataFrame, pa.Table)
-
-REGISTRY: dict[str, type[Step]] = {}
-
-
-def register(cls: type[Step]) -> type[Step]:
-    """Class decorator: make a step available to recipes under ``cls.name``."""
-    if not cls.name:
-        raise ValueError(f"{cls.__name__} needs a non-empty 'name' to be registered")
-    if cls.name in REGISTRY and REGISTRY[cls.name] is not cls:
-        raise ValueError(f"step name {cls.name!r} is taken by {REGISTRY[cls.name].__qualname__}")
-    REGISTRY[cls.name] = cls
-    return cls
-
 
 def to_polars(data: pl.DataFrame | pa.Table) -> pl.DataFrame:
     if isinstance(data, pl.DataFrame):
@@ -148,21 +137,64 @@ class Step:
 class GlobalStep(Step):
     """A step that decides over the whole corpus (e.g. deduplication) rather than one batch at a time.
 
-    The executor calls :meth:`keys` on each batch inside workers, then :meth:`fit` once over the key frames of
-    every shard in corpus order (a ``_ord`` column gives each row's global position), then drops the rows
-    that :meth:`fit` returned. Dropped rows go to ``OUT/duplicates`` with ``duplicate_of``.
+    The executor calls :meth:`keys` on each batch inside workers and stores the key columns with the batch;
+    then, once, :meth:`fit_files` (or :meth:`fit_ray` on the Ray executor) over every task's key file in corpus
+    order (a row's ``_ord`` is its global position); then the next stage applies the decisions as
+    :attr:`decides` says. These four, with :meth:`apply_edits` for edit steps, are all the executor calls.
     """
 
     is_global: ClassVar[bool] = True
+    #: what a decision does to its row: ``drop`` moves it to ``OUT/duplicates`` with the id it duplicates
+    #: (decision column ``duplicate_of``); ``edit`` rewrites its text with :meth:`apply_edits` (decision column
+    #: ``remove``: the indices of the units to remove), rejecting it as ``empty_after_dedup`` if none is left
+    decides: ClassVar[Literal["drop", "edit"]] = "drop"
 
     def keys(self, df: pl.DataFrame) -> pl.DataFrame:
-        """Per-row key columns (names starting with ``_k``) computed from one batch."""
+        """Per-row key columns (names starting with ``_k``) computed from one batch, with ``id``."""
         raise NotImplementedError
 
     def fit(self, keys: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, Any]]:
-        """From ``keys`` (columns ``_ord``, ``id`` and the key columns, in corpus order) return the rows to
-        drop as a frame ``(_ord, duplicate_of)`` and a dict of step statistics."""
+        """From ``keys`` (columns ``_ord``, ``id`` and the key columns, in corpus order) return the decisions as
+        a frame (``_ord`` and :meth:`decision_schema`'s payload column) and a dict of step statistics."""
         raise NotImplementedError
+
+    def fit_files(self, files: list[tuple[int, Path]], ord_shift: int, workdir: Path
+                  ) -> tuple[pl.DataFrame, dict[str, Any]]:
+        """Decide from the key files of the tasks: ``(task index, Arrow file)`` in corpus order, whose rows
+        have positions ``task << ord_shift | row``. ``workdir`` is scratch space for out-of-core steps. Default:
+        every file's key columns in memory, handed to :meth:`fit`; a step whose keys may not fit in memory
+        overrides it (MinHash spills by key range)."""
+        frames = []
+        for task, path in files:
+            table = pa.ipc.open_file(pa.memory_map(str(path))).read_all()
+            key_cols = ["id"] + [c for c in table.column_names if c.startswith("_k")]
+            df = pl.from_arrow(table.select(key_cols))
+            df = df.with_columns((pl.int_range(0, df.height, dtype=pl.Int64) + (task << ord_shift)).alias("_ord"))
+            if "_kskip" in df.columns:  # rows of sources the step is not restricted to
+                df = df.filter(~pl.col("_kskip")).drop("_kskip")
+            frames.append(df)
+        if frames:
+            return self.fit(pl.concat(frames, how="vertical"))
+        return pl.DataFrame(schema=self.decision_schema()), {}
+
+    def fit_ray(self, files: list[tuple[int, Path]], ord_shift: int, workdir: Path, driver_edges: int | None
+                ) -> tuple[pl.DataFrame, dict[str, Any]]:
+        """The same decisions on the Ray executor (files on storage every node sees). Default: decided on the
+        driver by :meth:`fit_files`; a step whose fit distributes (MinHash) overrides it. ``driver_edges``
+        bounds what a graph step may gather on the driver (None: the step's default)."""
+        return self.fit_files(files, ord_shift, workdir)
+
+    def apply_edits(self, df: pl.DataFrame, remove: pl.Series) -> pl.DataFrame:
+        """Edit steps (``decides = "edit"``): ``df`` with the units ``remove`` names (per row, null: none)
+        removed from its text."""
+        raise NotImplementedError(f"{type(self).__name__} decides {self.decides!r}: it has no edits")
+
+    @classmethod
+    def decision_schema(cls) -> dict[str, pl.DataType]:
+        """Columns of the decisions :meth:`fit` returns."""
+        if cls.decides == "edit":
+            return {"_ord": pl.Int64, "remove": pl.List(pl.UInt32)}
+        return {"_ord": pl.Int64, "duplicate_of": pl.String}
 
     def annotate_polars(self, df: pl.DataFrame) -> pl.DataFrame:
         """Adds ``duplicate_of``: the id of the document each row duplicates (null for rows that stay)."""
@@ -182,18 +214,3 @@ class GlobalStep(Step):
         rejected = marked.filter(is_dup).drop("_ord").with_columns(
             pl.lit(self.name, pl.String).alias("step"), pl.lit("duplicate", pl.String).alias("reason"))
         return kept, rejected
-
-
-def get_step(name: str) -> type[Step]:
-    load_builtin_steps()
-    return REGISTRY[name]
-
-
-def load_builtin_steps() -> dict[str, type[Step]]:
-    """Import the modules that register steps (the engine's own and the ``filters`` package)."""
-    import dataprep.dedup  # noqa: F401
-    try:
-        import filters  # noqa: F401
-    except ImportError:  # pragma: no cover - filters ships with the package
-        pass
-    return REGISTRY

@@ -13,7 +13,8 @@ recipe steps (``dataprep steps`` lists them).
   (arXiv), :class:`StackExchangeFormat`, :class:`WikiClean`, :class:`URLFilter` (web pages, RefinedWeb)
 """
 
-from dataprep.step import GlobalStep, Step, register
+from dataprep.registry import register
+from dataprep.step import GlobalStep, Step
 from filters.c4 import C4Filter
 from filters.classifier import QualityClassifier, train_classifier
 from filters.code import CodeQuality
@@ -21,7 +22,7 @@ from filters.fineweb import FineWebQuality
 from filters.gopher import GopherQuality, GopherRepetition
 from filters.language import LanguageFilter
 from filters.latex import LatexClean
-from filters.lines import BoilerplateLines, ccnet_normalize
+from filters.lines import BoilerplateLines
 from filters.perplexity import PerplexityFilter
 from filters.pii import PIIRedactor
 from filters.sources import GutenbergClean, LicenseFilter
@@ -48,7 +49,6 @@ __all__ = [
     "Step",
     "URLFilter",
     "WikiClean",
-    "ccnet_normalize",
     "register",
     "train_classifier",
     "wikitext_to_text",

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import polars as pl
 
-from dataprep.step import Step, register
+from dataprep.registry import register
+from dataprep.step import Step
 from filters.text import CJK_CLASS, text_col
 
 #: TFDS c4_utils constants.

@@ -16,7 +16,8 @@ import polars as pl
 
 from dataprep.errors import DataprepError
 from dataprep.io.writers import atomic_write_bytes
-from dataprep.step import Step, register
+from dataprep.registry import register
+from dataprep.step import Step
 from filters.language import fasttext_input, load_fasttext
 
 POSITIVE, NEGATIVE = "__label__hq", "__label__lq"
@@ -75,7 +76,7 @@ class QualityClassifier(Step):
     the highest-scoring documents; CCNet/LLaMA: a linear classifier of "references of Wikipedia" against
     random pages. ``quality_score`` is the probability of the high-quality label; 0.5 is the classifier's own
     decision boundary (DCLM instead keeps a top fraction: pick the threshold from the score histogram, see
-    ``examples/filters.py``). Adds ``quality_score``.
+    ``examples/notebook_filters.py``). Adds ``quality_score``.
     """
 
     name = "quality_classifier"

@@ -12,7 +12,8 @@ import dataclasses
 
 import polars as pl
 
-from dataprep.step import Step, register
+from dataprep.registry import register
+from dataprep.step import Step
 from filters.text import first_reason, safe_div, text_col, threshold_rules
 
 #: Markers of generated files (protoc, Go's "Code generated ... DO NOT EDIT", lock files, minifiers).

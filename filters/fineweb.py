@@ -8,7 +8,8 @@ import dataclasses
 
 import polars as pl
 
-from dataprep.step import Step, register
+from dataprep.registry import register
+from dataprep.step import Step
 from filters.text import (
     TERMINAL_RE,
     TOKEN_RE,

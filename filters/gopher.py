@@ -3,7 +3,7 @@ Insights from Training Gopher", appendix A, table A1), vectorized over a whole b
 
 The reference implementation is datatrove's ``GopherQualityFilter`` and ``GopherRepetitionFilter`` (DeepMind
 released no code); the defaults below are the paper's and datatrove's, the checks run in the same order and
-reject with the first failing rule, and ``tests/test_heuristics.py`` pins values computed by datatrove 0.10.1.
+reject with the first failing rule, and ``tests/filters/test_heuristics.py`` pins values computed by datatrove 0.10.1.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import dataclasses
 import numpy as np
 import polars as pl
 
-from dataprep.step import Step, register
+from dataprep.registry import register
+from dataprep.step import Step
 from filters.text import (
     CJK_CLASS,
     CJK_RE,
@@ -128,7 +129,7 @@ def _greedy_duplicates(doc: np.ndarray, pos: np.ndarray, key: np.ndarray, chars:
     The scan visits positions in order, counts an n-gram already seen at an earlier *visited* position, then
     skips the next n-1 positions. A position whose n-gram occurs once in its document can neither count nor
     make another count, so only the others are visited: a Python loop over those positions (no vectorized
-    form keeps the skip order), measured in ``benchmarks/filters.py``. Input is in position order.
+    form keeps the skip order), measured in ``benchmarks/filter_speed.py``. Input is in position order.
     """
     total = np.zeros(n_docs)
     current, skip_to, seen = -1, -1, set()

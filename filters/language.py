@@ -15,7 +15,8 @@ import numpy as np
 import polars as pl
 
 from dataprep.errors import DataprepError
-from dataprep.step import Step, register
+from dataprep.registry import register
+from dataprep.step import Step
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 LID_MODEL = MODELS_DIR / "lid.176.ftz"

@@ -13,7 +13,8 @@ import re
 
 import polars as pl
 
-from dataprep.step import Step, register
+from dataprep.registry import register
+from dataprep.step import Step
 from filters.markup import tidy_whitespace
 from filters.text import first_reason
 

@@ -15,8 +15,9 @@ import dataclasses
 
 import polars as pl
 
-from dataprep.dedup.paragraphs import ccnet_normalize
-from dataprep.step import Step, register
+from dataprep.normalize import ccnet_normalize
+from dataprep.registry import register
+from dataprep.step import Step
 from filters.text import text_col
 
 

@@ -4,7 +4,7 @@ perplexity is ``10 ** (-sum of log10 scores / sum of (tokens + 1))`` over its pa
 in a *head*, *middle* or *tail* bucket by the language's 30th and 60th percentile perplexities.
 
 Normalization and tokenization are vectorized (polars, :func:`dataprep.lm.lm_normalize`); KenLM has no batch
-API, so scoring is one ``model.score`` call per line (measured in ``benchmarks/filters.py``).
+API, so scoring is one ``model.score`` call per line (measured in ``benchmarks/filter_speed.py``).
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ import polars as pl
 
 from dataprep.errors import DataprepError
 from dataprep.lm import lm_normalize
-from dataprep.step import Step, register
+from dataprep.registry import register
+from dataprep.step import Step
 
 KENLM_DIR = Path(__file__).resolve().parent / "models" / "kenlm"
 BUCKETS = ("head", "middle", "tail")

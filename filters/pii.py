@@ -5,9 +5,10 @@ Luhn check), each replaced by a typed placeholder.
 Precision first: patterns require clean boundaries (no digit, letter or dot glued on either side), card numbers
 must start with an issuer prefix and pass Luhn, identity numbers must carry a valid birth date and check
 character, IPv6 needs a digit and either eight groups or one ``::``. Version strings (``1.2.3.4`` after
-``v`` or ``version``), dates, hashes and ordinary numbers are left alone; ``tests/test_pii.py`` lists the
-look-alikes. Candidates are found and validated vectorized (polars); the final replacement of validated
-checksum matches is a string replace on the few documents that have one.
+``v`` or ``version``), dates, hashes and ordinary numbers are left alone; ``PII_CASES`` in
+``tests/filters/test_filters.py`` lists the look-alikes. Candidates are found and validated vectorized
+(polars); the final replacement of validated checksum matches is a string replace on the few documents that
+have one.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import dataclasses
 
 import polars as pl
 
-from dataprep.step import Step, register
+from dataprep.registry import register
+from dataprep.step import Step
 
 # Rust regex has no look-around: boundaries are groups 1 and 3 around the match (group 2), put back on replace
 PATTERNS: dict[str, str] = {

@@ -8,7 +8,8 @@ import dataclasses
 
 import polars as pl
 
-from dataprep.step import Step, register
+from dataprep.registry import register
+from dataprep.step import Step
 from filters.text import first_reason
 
 #: LLaMA, section 2.1 (GitHub): "we kept only projects that are distributed under the Apache, BSD and MIT

@@ -10,7 +10,8 @@ import dataclasses
 
 import polars as pl
 
-from dataprep.step import Step, register
+from dataprep.registry import register
+from dataprep.step import Step
 from filters.markup import post_html_to_text
 from filters.text import first_reason
 

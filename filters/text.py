@@ -5,7 +5,7 @@ spaces between words, and a character is the unit CCNet and the Chinese filterin
 other run of letters and digits is one word, and punctuation and symbols are *symbol tokens*, one per
 character (an ellipsis or a rule such as ``-----`` is one). This mirrors the tokens datatrove's filters get
 from spaCy on English (the golden tests compare them) closely enough that the thresholds of the papers keep
-their meaning (``benchmarks/filters.py`` prints the agreement), without a
+their meaning (``benchmarks/filter_speed.py`` prints the agreement), without a
 tokenizer model and at the speed of a regex.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from dataprep.unicode import CJK_CLASS
+from dataprep.normalize import CJK_CLASS
 
 _PLAIN = rf"[^\s\p{{P}}\p{{S}}{CJK_CLASS}]"
 #: A word: one CJK character; a URL, an abbreviation (``e.g.``, ``U.S.A.``) or a number with separators

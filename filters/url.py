@@ -12,7 +12,8 @@ from pathlib import Path
 
 import polars as pl
 
-from dataprep.step import Step, register
+from dataprep.registry import register
+from dataprep.step import Step
 from filters.text import first_reason
 
 #: Hard words: a URL with one of them as a whole word is rejected. A short starter list written for this

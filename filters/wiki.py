@@ -9,7 +9,8 @@ import dataclasses
 
 import polars as pl
 
-from dataprep.step import Step, register
+from dataprep.registry import register
+from dataprep.step import Step
 from filters.markup import strip_tags, tidy_whitespace, unescape_entities
 from filters.text import first_reason
 

@@ -207,7 +207,7 @@ def build(debs: Path, seed: int) -> None:
     print(f"web {len(web)} records, reference {len(reference)}, notes 3, crawl 2 files")
 
 
-CODE_FILES = ("dataprep/stats.py", "dataprep/io/files.py", "dataprep/errors.py", "dataprep/schema.py",
+CODE_FILES = ("dataprep/stats.py", "dataprep/io/readers/files.py", "dataprep/errors.py", "dataprep/schema.py",
               "filters/text.py", "dataprep/io/writers.py")
 LICENSE_HEADER = (
     "# Copyright (c) 2021 Example Corp. All rights reserved.\n"

@@ -1,4 +1,5 @@
-"""Shared helpers: write recipes and corpora into tmp folders, run the CLI, compare output trees."""
+"""Shared helpers: write recipes and corpora into tmp folders, run the CLI, compare output trees, read one file
+through the readers."""
 
 from __future__ import annotations
 
@@ -9,11 +10,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import polars as pl
 import pyarrow as pa
 import pytest
 import yaml
 
+from dataprep.io import ReadOptions, read_file
+from dataprep.schema import DOC_SCHEMA, QUARANTINE_SCHEMA
+
 ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "sample_data"
 
 
 def write_jsonl(path: Path, records: list, compress: str | None = None) -> Path:
@@ -89,3 +95,26 @@ def run_with_1_and_2_workers(tmp_path: Path, files: dict[str, list], steps: list
     stats = json.loads((tmp_path / "o1" / "stats.json").read_text())
     assert_balanced(stats)
     return stats
+
+
+def read_all(path: Path, **kw) -> tuple[pa.Table, pa.Table]:
+    """Documents and quarantine of one file, as Arrow tables; ``kw`` are :class:`ReadOptions` fields."""
+    opts = ReadOptions(source=kw.pop("source", "s"), **kw)
+    chunks = list(read_file(path, path.name, opts))
+    docs = pa.concat_tables([DOC_SCHEMA.empty_table()] + [c.docs for c in chunks])
+    quarantine = pa.concat_tables([QUARANTINE_SCHEMA.empty_table()] + [c.quarantine for c in chunks])
+    return docs, quarantine
+
+
+def read(path: Path, fmt: str, **options) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Documents and quarantine of one file of format ``fmt`` read with reader ``options``, as DataFrames."""
+    opts = ReadOptions(source="s", format=fmt, options=tuple(sorted(options.items())))
+    chunks = list(read_file(path, path.name, opts))
+    docs = pl.from_arrow(pa.concat_tables([c.docs for c in chunks]))
+    quarantine = pl.from_arrow(pa.concat_tables([c.quarantine for c in chunks]))
+    return docs, quarantine
+
+
+def arxiv_docs() -> pl.DataFrame:
+    """Every paper of sample_data/arxiv read as ``format: latex``."""
+    return pl.concat([read(unit, "latex")[0] for unit in sorted((SAMPLE / "arxiv").iterdir())])

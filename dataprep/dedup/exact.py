@@ -14,7 +14,8 @@ import polars as pl
 import pyarrow as pa
 import xxhash
 
-from dataprep.step import GlobalStep, register
+from dataprep.registry import register
+from dataprep.step import GlobalStep
 
 
 def normalize_expr(col: str = "text") -> pl.Expr:

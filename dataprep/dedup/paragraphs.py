@@ -14,27 +14,14 @@ them (:meth:`ParagraphDedup.apply_edits`). A document left empty is rejected (``
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import polars as pl
 
-from dataprep.step import GlobalStep, register
-
-
-def ccnet_normalize(expr: pl.Expr) -> pl.Expr:
-    """CCNet's ``text_normalizer.normalize``: lower case, accents stripped, digits as 0, punctuation removed,
-    white space folded."""
-    return (
-        expr.str.normalize("NFD")
-        .str.replace_all(r"\p{Mn}", "")
-        .str.to_lowercase()
-        .str.replace_all(r"\d", "0")
-        .str.replace_all(r"[\p{P}\p{S}]", " ")
-        .str.replace_all(r"\s+", " ")
-        .str.strip_chars()
-    )
-
+from dataprep.normalize import ccnet_normalize
+from dataprep.registry import register
+from dataprep.step import GlobalStep
 
 _SEP = "\U0010fffd"
 
@@ -47,7 +34,7 @@ class ParagraphDedup(GlobalStep):
     than ``min_chars`` are never removed. Counters: units removed, characters removed, documents edited."""
 
     name = "paragraph_dedup"
-    edits: ClassVar[bool] = True
+    decides = "edit"
     unit: str = dataclasses.field(default="line", metadata={"help": "line | paragraph"})
     min_chars: int = 0
 

@@ -8,40 +8,12 @@ Imports only torch and the standard library.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-
-@dataclass
-class ModelConfig:
-    vocab_size: int = 32000
-    dim: int = 768
-    n_layers: int = 12
-    n_heads: int = 12
-    n_kv_heads: int | None = None  # grouped-query attention: fewer key/value heads (None: as n_heads)
-    multiple_of: int = 256
-    norm_eps: float = 1e-5
-    rope_theta: float = 10000.0
-    max_seq_len: int = 2048
-
-    @property
-    def kv_heads(self) -> int:
-        return self.n_kv_heads or self.n_heads
-
-    @property
-    def hidden_dim(self) -> int:
-        hidden = int(2 * (4 * self.dim) / 3)
-        return self.multiple_of * ((hidden + self.multiple_of - 1) // self.multiple_of)
-
-
-PRESETS: dict[str, dict[str, int]] = {
-    "tiny": {"dim": 64, "n_layers": 2, "n_heads": 4, "n_kv_heads": 2, "multiple_of": 32},  # CPU tests
-    "124M": {"dim": 768, "n_layers": 12, "n_heads": 12, "n_kv_heads": 12},  # GPT-2 small scale
-    "350M": {"dim": 1024, "n_layers": 24, "n_heads": 16, "n_kv_heads": 16},  # GPT-2 medium scale
-}
+from dataprep.train.config import ModelConfig
 
 
 class RMSNorm(nn.Module):

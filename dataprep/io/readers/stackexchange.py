@@ -1,0 +1,219 @@
+"""StackExchange dumps (``format: stackexchange``; never guessed from a file name): a site's ``Posts.xml`` from
+the public dump (plain, gzip or bz2), or the dump's ``.7z`` archive itself (``site.7z`` or ``site-Posts.7z``;
+needs the ``dumps`` extra, py7zr), whose ``Posts.xml`` is extracted to a temporary folder first.
+
+One document per question, its HTML body as text and its answers in ``meta.answers`` (id, score, body), joined
+out of core: pass 1 spills the rows to Arrow files, pass 2 joins questions with answers one question-id range
+at a time (``memory_mb``): threads in question-id order, then the other posts. Answers whose question is
+missing and other post types (tag wikis...) are documents too, with ``meta.post_type`` saying so: the
+``stackexchange_format`` step rejects them with a reason. Malformed XML quarantines the rest of the file
+(``xml_error``, with the parser's line); a row without an id is quarantined (``bad_row``) with its line.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from xml.parsers import expat
+
+import polars as pl
+import pyarrow as pa
+
+from dataprep.io.readers.base import (
+    BATCH_DOCS,
+    Chunk,
+    Format,
+    Option,
+    Quarantine,
+    ReadOptions,
+    int_or_none,
+    register,
+)
+from dataprep.io.readers.streams import ByteStream, open_stream
+from dataprep.schema import DOC_SCHEMA
+
+POST_TYPES = {"1": "question", "2": "answer", "3": "orphaned_tag_wiki", "4": "tag_wiki_excerpt", "5": "tag_wiki",
+              "6": "moderator_nomination", "7": "wiki_placeholder", "8": "privilege_wiki"}
+POST_SCHEMA = pa.schema([("id", pa.int64()), ("type", pa.string()), ("parent", pa.int64()), ("score", pa.int64()),
+                         ("accepted", pa.int64()), ("date", pa.string()), ("title", pa.string()),
+                         ("tags", pa.string()), ("body", pa.large_string()), ("line", pa.int64())])
+SPILL_ROWS = 50_000
+
+
+def _xml_rows(stream: ByteStream) -> Iterator[tuple[int, dict[str, str]]]:
+    """(line, attributes) of each ``<row .../>`` element, parsed incrementally by expat."""
+    parser = expat.ParserCreate()
+    rows: list[tuple[int, dict[str, str]]] = []
+
+    def start(name: str, attrs: dict[str, str]) -> None:
+        if name == "row":
+            rows.append((parser.CurrentLineNumber, attrs))
+
+    parser.StartElementHandler = start
+    while True:
+        data = stream.read(1 << 20)
+        try:
+            parser.Parse(data, not data)
+        finally:  # rows parsed before a syntax error are still documents
+            yield from rows
+            rows.clear()
+        if not data:
+            break
+
+
+def _spill_posts(path: Path, tmp: Path, q: Quarantine) -> tuple[list[Path], int, int]:
+    """Pass 1: Posts.xml rows to Arrow files of SPILL_ROWS rows. Returns the files, the largest question id and
+    the body bytes."""
+    files: list[Path] = []
+    cols: dict[str, list] = {f.name: [] for f in POST_SCHEMA}
+    max_id, body_bytes = 0, 0
+
+    def flush() -> None:
+        if cols["id"]:
+            out = tmp / f"posts-{len(files):05d}.arrow"
+            with pa.ipc.new_file(str(out), POST_SCHEMA) as w:
+                w.write_table(pa.table(cols, schema=POST_SCHEMA))
+            files.append(out)
+            for v in cols.values():
+                v.clear()
+
+    try:
+        for line, row in _xml_rows(open_stream(path)):
+            pid, body = int_or_none(row.get("Id")), row.get("Body")
+            if pid is None:
+                q.add("bad_row", f"line {line}: a row without a numeric Id", json.dumps(row).encode()[:4096],
+                      line=line)
+                continue
+            kind = POST_TYPES.get(row.get("PostTypeId", ""), f"type_{row.get('PostTypeId')}")
+            if kind == "question":
+                max_id = max(max_id, pid)
+            body = body or ""
+            body_bytes += len(body)
+            for key, value in (("id", pid), ("type", kind), ("parent", int_or_none(row.get("ParentId"))),
+                               ("score", int_or_none(row.get("Score")) or 0),
+                               ("accepted", int_or_none(row.get("AcceptedAnswerId"))),
+                               ("date", row.get("CreationDate")), ("title", row.get("Title")),
+                               ("tags", row.get("Tags")), ("body", body), ("line", line)):
+                cols[key].append(value)
+            if len(cols["id"]) >= SPILL_ROWS:
+                flush()
+    except expat.ExpatError as exc:
+        q.add("xml_error", f"malformed XML at line {exc.lineno}, column {exc.offset}: {expat.errors.messages[exc.code]}"
+                           "; the rest of the file is not read", None, line=exc.lineno)
+    except OSError as exc:
+        q.add("corrupt_stream", f"unreadable stream: {exc}", None)
+    flush()
+    return files, max_id, body_bytes
+
+
+def _tags(expr: pl.Expr) -> pl.Expr:
+    """``<a><b>`` (older dumps) or ``|a|b|`` (newer) as a list of tag names."""
+    return (expr.str.strip_chars("<>|").str.replace_all(r"><|\|", "\x00").str.split("\x00")
+            .list.eval(pl.element().filter(pl.element() != "")))
+
+
+def read_stackexchange(path: Path, rel: str, opts: ReadOptions) -> Iterator[Chunk]:
+    """One document per question with its answers, then the other posts, ``BATCH_DOCS`` at a time."""
+    q = Quarantine(opts.source, rel)
+    options = dict(opts.options)
+    archive = path.name.lower().endswith(".7z")
+    default_site = re.sub(r"(?i)(-posts)?\.7z$", "", path.name) if archive else path.parent.name
+    site = options.get("site") or default_site or opts.source
+    budget = int(options.get("memory_mb", 512)) << 20
+    tmp = Path(tempfile.mkdtemp(prefix="dataprep-se-"))
+    try:
+        if archive:
+            path = _posts_from_7z(path, tmp, q)
+            if path is None:
+                yield Chunk(DOC_SCHEMA.empty_table(), q.take())
+                return
+        files, max_id, body_bytes = _spill_posts(path, tmp, q)
+        if not files:
+            yield Chunk(DOC_SCHEMA.empty_table(), q.take())
+            return
+        posts = pl.scan_ipc([str(f) for f in files])
+        parts = join_parts(body_bytes, budget)
+        width = max_id // parts + 1
+        for k in range(parts):
+            lo, hi = k * width, (k + 1) * width if k < parts - 1 else 1 << 62
+            yield from _join_range(posts, lo, hi, k == parts - 1, site, opts.source, q)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _posts_from_7z(archive: Path, tmp: Path, q: Quarantine) -> Path | None:
+    """Extract the ``Posts.xml`` of a StackExchange ``.7z`` dump into ``tmp``; None (with a quarantine record
+    saying why) when py7zr is missing, the archive is damaged or it holds no ``Posts.xml``."""
+    try:
+        import py7zr
+    except ImportError:
+        q.add("unsupported_archive", f"{archive.name}: reading .7z needs py7zr (pip install -e '.[dumps]'), or "
+                                     "extract Posts.xml and give its path", None)
+        return None
+    try:
+        with py7zr.SevenZipFile(archive, mode="r") as z:
+            names = z.getnames()
+            posts = [n for n in names if n.replace("\\", "/").rsplit("/", 1)[-1].lower() == "posts.xml"]
+            if not posts:
+                q.add("no_posts", f"{archive.name} holds no Posts.xml (members: {', '.join(names[:10]) or 'none'})",
+                      None)
+                return None
+            z.extract(path=tmp / "archive", targets=[posts[0]])
+    except Exception as exc:  # noqa: BLE001 - py7zr raises its own types for damaged archives
+        q.add("bad_archive", f"{archive.name}: cannot read the .7z archive: {exc}", None)
+        return None
+    return tmp / "archive" / posts[0]
+
+
+def join_parts(body_bytes: int, budget: int) -> int:
+    """Question-id ranges joined one at a time: a range's posts take about a quarter of the budget (the join
+    needs room around them)."""
+    return max(1, math.ceil(body_bytes / max(budget // 4, 1 << 16)))
+
+
+def _join_range(posts: pl.LazyFrame, lo: int, hi: int, last: bool, site: str, source: str,
+                q: Quarantine) -> Iterator[Chunk]:
+    """Questions with ids in [lo, hi) with their answers; with ``last``, then orphaned answers and other posts
+    (so the order is the same whatever the number of ranges)."""
+    q_rows = posts.filter((pl.col("type") == "question") & pl.col("id").is_between(lo, hi, closed="left"))
+    a_rows = posts.filter((pl.col("type") == "answer") & pl.col("parent").is_between(lo, hi, closed="left"))
+    answers = (a_rows.sort("id").group_by("parent", maintain_order=True)
+               .agg(pl.struct(pl.col("id"), pl.col("score"), pl.col("body")).alias("answers")))
+    threads = q_rows.join(answers, left_on="id", right_on="parent", how="left").sort("id").collect()
+    frames = [threads]
+    if last:
+        question_ids = posts.filter(pl.col("type") == "question").select("id")
+        orphans = (posts.filter(pl.col("type") == "answer").join(question_ids, left_on="parent", right_on="id",
+                                                                 how="anti"))
+        others = posts.filter(~pl.col("type").is_in(["question", "answer"]))
+        frames.append(pl.concat([orphans, others]).sort("id").collect())
+    for frame in frames:
+        if not frame.height:
+            continue
+        if "answers" not in frame.columns:
+            frame = frame.with_columns(pl.lit(None).alias("answers"))
+        meta = frame.select(pl.struct(
+            pl.col("id").alias("post_id"), pl.lit(site).alias("site"), pl.col("type").alias("post_type"),
+            pl.col("parent").alias("parent_id"), pl.col("title"), _tags(pl.col("tags")).alias("tags"),
+            pl.col("score"), pl.col("accepted").alias("accepted_answer_id"), pl.col("date"), pl.col("answers"),
+        ).struct.json_encode().alias("meta")).get_column("meta")
+        ids = frame.select(pl.lit(f"{site}/") + pl.col("id").cast(pl.String)).to_series()
+        for start in range(0, frame.height, BATCH_DOCS):
+            n = min(BATCH_DOCS, frame.height - start)
+            docs = pa.Table.from_arrays(
+                [ids.slice(start, n).to_arrow().cast(pa.large_string()),
+                 frame.get_column("body").slice(start, n).to_arrow().cast(pa.large_string()),
+                 pa.array([source] * n, pa.large_string()),
+                 meta.slice(start, n).to_arrow().cast(pa.large_string())], schema=DOC_SCHEMA)
+            yield Chunk(docs, q.take())
+
+
+register(Format("stackexchange", read_stackexchange, options={
+    "site": Option(str, "site name in ids and meta (default: the dump folder's name)"),
+    "memory_mb": Option(int, "bound on the posts joined at once (default 512)"),
+}))
