@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from dataprep.errors import DataprepError
+from dataprep.execution.lock import hold_output
 from dataprep.execution.run import RunResult, clean, rewrite_report
 from dataprep.execution.runner import Runner
 from dataprep.mixing import MixSource, Mixture, run_mixture
@@ -69,8 +70,17 @@ def run_recipe(recipe: Recipe, workers: int | None = None, overwrite: bool = Fal
                runner: Runner | None = None, on_section: Callable[[str, Any], None] | None = None,
                log: Callable[[str], None] | None = None) -> PipelineResult:
     """Run every section ``recipe`` has: clean, then tokenizer, mixture, pack and train. Each is resumable
-    (rerun the same call after an interruption). ``log`` receives the training log lines."""
-    report = on_section or (lambda name, result: None)
+    (rerun the same call after an interruption). ``log`` receives the training log lines.
+
+    The output folder is held for the whole call (:func:`dataprep.execution.lock.hold_output`): another run
+    into it meanwhile is refused with a :class:`DataprepError` naming this one."""
+    with hold_output(recipe.output.path):
+        return _run_sections(recipe, workers, overwrite, quiet, runner, on_section or (lambda name, result: None),
+                             log)
+
+
+def _run_sections(recipe: Recipe, workers: int | None, overwrite: bool, quiet: bool, runner: Runner | None,
+                  report: Callable[[str, Any], None], log: Callable[[str], None] | None) -> PipelineResult:
     result = PipelineResult(clean(recipe, workers=workers, overwrite=overwrite, quiet=quiet, runner=runner))
     result.sections.append("clean")
     report("clean", result.clean)

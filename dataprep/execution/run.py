@@ -8,7 +8,9 @@ uninterrupted run's, whatever the number of workers.
 
 Layout of ``OUT``: ``kept/``, ``rejected/``, ``duplicates/``, ``quarantine/`` (shards), ``stats.json``,
 ``report.html``, ``manifest.json``, ``runs.jsonl`` (timings of each invocation) and, while a run is unfinished,
-``_work/`` (intermediate shards and markers); ``.trash/`` while ``--overwrite`` deletes the output it replaces.
+``_work/`` (intermediate shards and markers); ``.trash/`` while ``--overwrite`` deletes the output it replaces;
+``.lock`` while a run holds the folder (:mod:`dataprep.execution.lock`: one run at a time, taken before
+anything there is written or deleted; once it is held, temporary files that dead runs left are deleted).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 from dataprep.errors import DataprepError
 from dataprep.execution.global_fit import fit_global
 from dataprep.execution.local import LocalRunner
+from dataprep.execution.lock import hold_output
 from dataprep.execution.plan import FOLDERS, WORK, Stage, Task, list_tasks, marker, plan_stages
 from dataprep.execution.runner import Runner
 from dataprep.io.readers import count_range_newlines
@@ -43,8 +46,9 @@ class RunResult:
 
 
 def _prepare_output(recipe: Recipe, out: Path, overwrite: bool) -> tuple[bool, Discard | None]:
-    """Check ``out`` against this recipe. Returns whether the run is already complete, and the deletion of a
-    replaced output (``--overwrite``), which goes on in the background while the run works."""
+    """Check ``out`` (held: :func:`hold_output`) against this recipe. Returns whether the run is already
+    complete, and the deletion of a replaced output (``--overwrite``), which goes on in the background while the
+    run works. The deletion names what it moves; ``OUT/.lock``, the hold, is never among them."""
     fp = recipe.fingerprint()
     manifest = out / "manifest.json"
     work_fp = out / WORK / "fingerprint"
@@ -68,7 +72,6 @@ def _prepare_output(recipe: Recipe, out: Path, overwrite: bool) -> tuple[bool, D
     (out / WORK).mkdir(parents=True, exist_ok=True)
     if not work_fp.exists():
         atomic_write_bytes(work_fp, fp.encode())
-    remove_temp_files(out)
     return False, discard
 
 
@@ -78,18 +81,23 @@ def clean(recipe: Recipe, workers: int | None = None, overwrite: bool = False, q
     there. ``runner`` runs each stage's tasks: this machine's processes by default (:class:`LocalRunner`), or
     Ray (:class:`dataprep.execution.ray.RayRunner`). Every runner calls the same task function, so the output
     is the same whichever runs it. The whole pipeline (tokenizer, mixture, pack, train after cleaning) is
-    :func:`dataprep.pipeline.run_recipe`."""
+    :func:`dataprep.pipeline.run_recipe`, which holds the output folder for all of them; called alone, this
+    holds it for the cleaning (:func:`hold_output`, re-entrant: no second lock inside ``run_recipe``)."""
     out = recipe.output.path
     start = time.monotonic()
-    done, discard = _prepare_output(recipe, out, overwrite)
-    try:
-        if done:
-            stats = json.loads((out / "stats.json").read_text())
-            return RunResult(stats, 0.0, True, out)
-        return _run(recipe, out, workers, quiet, runner, start)
-    finally:
-        if discard is not None:
-            discard.wait()
+    with hold_output(out):
+        # the folder is this run's now: a temporary file below it is a leftover of a dead run, even in a
+        # finished output (a run refused or killed after it finished), and goes before anything else happens
+        remove_temp_files(out)
+        done, discard = _prepare_output(recipe, out, overwrite)
+        try:
+            if done:
+                stats = json.loads((out / "stats.json").read_text())
+                return RunResult(stats, 0.0, True, out)
+            return _run(recipe, out, workers, quiet, runner, start)
+        finally:
+            if discard is not None:
+                discard.wait()
 
 
 def _run(recipe: Recipe, out: Path, workers: int | None, quiet: bool, runner: Runner | None,
