@@ -64,6 +64,10 @@ class TrainConfig:
     grad_clip: float = 1.0
     eval_every: int = 50
     eval_batches: int = 10
+    # Checkpoints (one file, out/checkpoint.pt, overwritten atomically) are written every checkpoint_every
+    # steps (Megatron-LM's --save-interval; 0: none between), at every evaluation (every eval_every steps, as
+    # nanoGPT's train.py saves ckpt.pt in its eval block) and at the last step, so a kill loses at most
+    # min(checkpoint_every, eval_every) steps. A resumed run cuts train.jsonl back to the checkpoint's step.
     checkpoint_every: int = 100
     log_every: int = 1
     seed: int = 0

@@ -74,9 +74,15 @@ class _Batches:
     def _open(self) -> None:
         epoch, start = divmod(self.position, self.per_epoch)
         self.epoch = epoch
+        # Starting a DataLoader draws its base seed from torch's global generator. A run opens one at each
+        # epoch's start; a run resumed mid-epoch opens one more, which must not draw, or the RNG state (so the
+        # next checkpoint, and dropout or anything else random) would differ from an uninterrupted run's.
+        rng = torch.get_rng_state() if start else None
         self.it = iter(self.ds.torch_loader(self.cfg.batch_size, seed=self.cfg.seed, epoch=epoch, start_batch=start,
                                             rank=self.rank, world_size=self.world,
                                             document_mask=self.cfg.document_mask, num_workers=self.num_workers))
+        if rng is not None:
+            torch.set_rng_state(rng)
         self.left = self.per_epoch - start
 
     def next(self) -> tuple[torch.Tensor, ...]:
@@ -108,10 +114,64 @@ def _set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (POSIX; a no-op where folders cannot be opened)."""
+    if not hasattr(os, "O_DIRECTORY"):
+        return
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """Write, fsync, rename: a kill (or a power cut) leaves the previous checkpoint or this one, never a torn
+    file. One path, overwritten: no numbered checkpoints pile up."""
     tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(state, tmp)
+    with open(tmp, "wb") as fh:
+        torch.save(state, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
     os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _cut_log(path: Path, upto: int) -> tuple[int, int]:
+    """Cut ``train.jsonl`` back to the records of steps ``1..upto`` (the checkpoint's step; 0: an empty log)
+    before a run appends to it, so that a killed run's steps past its last checkpoint, which the resumed run
+    does again, are not logged twice. Where steps go back (a log appended to by a run that restarted), the
+    later records win: what is kept is the history of the run that wrote the checkpoint. Torn or foreign lines
+    are dropped. Atomic: a temporary file, fsync, rename. Returns (records kept, lines dropped)."""
+    if not path.exists():
+        return 0, 0
+    data = path.read_bytes()
+    kept: list[tuple[int, bytes]] = []
+    dropped = 0
+    for line in data.splitlines(keepends=True):
+        try:
+            step = int(json.loads(line)["step"])
+        except (ValueError, KeyError, TypeError, IndexError):
+            dropped += 1  # a line torn by the kill, or not a step record
+            continue
+        if step > upto or step < 1:
+            dropped += 1
+            continue
+        while kept and kept[-1][0] >= step:  # a restart: the earlier attempt's records go
+            kept.pop()
+            dropped += 1
+        kept.append((step, line if line.endswith(b"\n") else line + b"\n"))
+    text = b"".join(line for _, line in kept)
+    if text == data:
+        return len(kept), 0  # already exact: nothing to rewrite
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+    return len(kept), dropped
 
 
 @torch.no_grad()
@@ -195,7 +255,22 @@ def train(cfg: TrainConfig, log: Any = print) -> list[dict[str, Any]]:
     batches = _Batches(train_ds, cfg, rank, world, step * cfg.grad_accum, workers)
     flops_tok = model.flops_per_token(train_ds.seq_len)
     peak = _peak_flops(cfg, device)
-    log_file = open(out / "train.jsonl", "a", encoding="utf-8") if rank == 0 else None
+    log_path = out / "train.jsonl"
+    log_file = None
+    if rank == 0:
+        ckpt_path.with_name(f".{ckpt_path.name}.tmp").unlink(missing_ok=True)  # a save cut short by a kill
+        if not cfg.resume and ckpt_path.exists():
+            # starting over: the earlier run's checkpoint goes now, not at this run's first save, so that a kill
+            # before that cannot leave this run's log beside another run's checkpoint to resume from
+            ckpt_path.unlink()
+            log(f"train: resume is false: removed {ckpt_path} of an earlier run")
+        kept, dropped = _cut_log(log_path, step)  # step 0 (no checkpoint, or resume: false): a fresh log
+        if dropped:
+            log(f"train: {log_path} cut back to step {step} ({dropped} line(s) that no checkpoint covers "
+                f"dropped)")
+        if kept != step:
+            log(f"train: warning: {log_path} holds {kept} record(s) for steps 1-{step}")
+        log_file = open(log_path, "a", encoding="utf-8")
     if rank == 0:
         log(f"train: {model.num_params():,} parameters (+{model.tok_embeddings.weight.numel():,} embedding), "
             f"{len(train_ds):,} windows of {train_ds.seq_len}, device {device}{' bf16' if use_bf16 else ''}"
@@ -249,7 +324,13 @@ def train(cfg: TrainConfig, log: Any = print) -> list[dict[str, Any]]:
                     log(f"step {step:>6} loss {loss_value:.4f} lr {lr:.2e} grad {rec['grad_norm']:.2f} "
                         f"{rec['tokens_per_s']:,.0f} tok/s{extra} data-wait {rec['data_wait_frac']:.1%} "
                         f"ETA {eta:.0f}s{val}")
-            if rank == 0 and (step % cfg.checkpoint_every == 0 or step == last):
+            # checkpoint every checkpoint_every steps, at every evaluation (nanoGPT's rule) and at the last step
+            # (see TrainConfig.checkpoint_every); each overwrites the one checkpoint file
+            evaluated = cfg.eval_every and step % cfg.eval_every == 0
+            periodic = cfg.checkpoint_every > 0 and step % cfg.checkpoint_every == 0
+            if rank == 0 and (periodic or evaluated or step == last):
+                log_file.flush()
+                os.fsync(log_file.fileno())  # the log is never behind the checkpoint, even after a power cut
                 _save_checkpoint(ckpt_path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                              "step": step, "rng": _rng_state(), "config": dataclasses.asdict(cfg),
                                              "model_config": dataclasses.asdict(mcfg),
