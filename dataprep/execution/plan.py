@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dataprep.io.readers import detect_format, line_aligned_ranges, split_compression
+from dataprep.io.readers.safety import unit_problem
 from dataprep.recipe import Recipe, StepConfig
 
 ORD_SHIFT = 40  # _ord = task << 40 | row: up to 2^40 rows per file and 2^23 files
@@ -71,7 +72,10 @@ def list_tasks(recipe: Recipe, count_lines: bool = True) -> list[Task]:
         for path, rel in src.files:
             fmt = src.format or detect_format(path)
             ranges = None
-            if fmt == "jsonl" and split_compression(path)[1] is None and split_bytes > 0:
+            # a unit that must not be read (a link leaving its source) is not even opened to be split: its one
+            # task quarantines it
+            if (fmt == "jsonl" and split_compression(path)[1] is None and split_bytes > 0
+                    and unit_problem(path, rel) is None):
                 ranges = line_aligned_ranges(path, split_bytes, count=count_lines)
             if not ranges or len(ranges) == 1:
                 tasks.append(Task(len(tasks), si, src.name, path, rel))

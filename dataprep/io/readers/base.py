@@ -4,15 +4,19 @@ batches, and the **table of formats**.
 
 The table is the one place that knows the formats: each format module registers a :class:`Format` (its name,
 file extensions, whether its unit may be a folder, its reader options, its read function). Format detection,
-option checks and the list of known formats all derive from it. This module imports no other reader module, so
-every one of them can import it.
+option checks and the list of known formats all derive from it. Every format's read function is registered
+behind the check of :mod:`.safety`: an input unit that would read outside its source (a link leaving the
+source's folder, a FIFO, a device) is quarantined as ``unsafe_path`` and never opened, whatever the format.
+This module imports no other reader module but ``safety`` (which imports none), so every one of them can
+import it.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +24,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from dataprep.io.readers.safety import UNSAFE, unit_problem
 from dataprep.schema import DOC_SCHEMA, QUARANTINE_SCHEMA
 
 DEFAULT_CHUNK_BYTES = 16 << 20
@@ -130,15 +135,35 @@ EXTENSIONS: dict[str, str] = {}
 
 
 def register(fmt: Format) -> Format:
-    """Add a format to the table (each format module registers its own on import)."""
+    """Add a format to the table (each format module registers its own on import), its read function behind
+    the check that refuses unsafe input units (:func:`refusing_unsafe`)."""
     if fmt.name in FORMATS:
         raise ValueError(f"format {fmt.name!r} is registered twice")
     for ext in fmt.extensions:
         if ext in EXTENSIONS:
             raise ValueError(f"extension {ext} of format {fmt.name!r} is already format {EXTENSIONS[ext]!r}")
+    fmt = replace(fmt, read=refusing_unsafe(fmt.read))
     EXTENSIONS.update(dict.fromkeys(fmt.extensions, fmt.name))
     FORMATS[fmt.name] = fmt
     return fmt
+
+
+def refusing_unsafe(read: ReadFunction) -> ReadFunction:
+    """``read``, except that an input unit that must not be read (:func:`.safety.unit_problem`: its real path
+    leaves the folder its source found it in, or it is a FIFO, a device, a socket) yields one ``unsafe_path``
+    quarantine record naming it instead, and is never opened."""
+
+    @functools.wraps(read)
+    def guarded(path: Path, rel: str, opts: ReadOptions) -> Iterator[Chunk]:
+        problem = unit_problem(path, rel)
+        if problem is None:
+            yield from read(path, rel, opts)
+            return
+        q = Quarantine(opts.source, rel)
+        q.add(UNSAFE, f"{rel}: {problem}; not read", None)
+        yield Chunk(empty_docs(), q.take())
+
+    return guarded
 
 
 def folder_units(fmt: str | None) -> Callable[[Path], list[Path]] | None:

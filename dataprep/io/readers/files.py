@@ -2,6 +2,12 @@
 format told from its name, its size, and an uncompressed line-oriented file cut into line-aligned ranges
 (the executor reads large JSONL files as several tasks).
 
+An entry found in a folder or by a glob is untrusted (:mod:`.safety`): a link whose real path stays inside the
+source's base folder (the folder named, or the part of a glob before its first wildcard) is read where it
+points; a link leaving it, a FIFO, a device or a socket stays in the list, so that its reader quarantines it
+(``unsafe_path``) without opening it, and the run counts it. A file or folder named literally is the user's
+choice and is read where it points. A dangling link is left out, as before.
+
 It lives in the readers package, below the package's ``__init__``, because it needs the table of formats
 (extensions, how a folder splits into units of a folder format) and ``read_documents`` needs it: outside the
 package the two would import each other.
@@ -12,11 +18,13 @@ from __future__ import annotations
 import glob
 import mmap
 import os
+import stat
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from dataprep.errors import InputError
 from dataprep.io.readers.base import EXTENSIONS, folder_units
+from dataprep.io.readers.safety import entry_problem, unit_problem
 from dataprep.io.readers.scan import count_newlines
 from dataprep.io.readers.streams import split_compression
 
@@ -44,11 +52,23 @@ def glob_base(pattern: str) -> Path:
     return Path(*parts) if parts else Path(".")
 
 
+def _is_entry(path: Path) -> bool:
+    """A file found in a folder or by a glob that goes in the list: a regular file, or one that exists but must
+    not be read (a FIFO, a device, a socket, a link leaving the source: its reader quarantines it). Folders,
+    dangling links and link loops are not entries."""
+    try:
+        return not stat.S_ISDIR(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
 def expand_paths(patterns: list[str], fmt: str | None = None) -> list[tuple[Path, str]]:
     """Expand files, folders and globs into a sorted, de-duplicated list of (file, name relative to its base).
 
     Folders are searched recursively for files of a known format (or of ``fmt`` when given). A pattern that
-    matches nothing raises :class:`InputError` naming it.
+    matches nothing raises :class:`InputError` naming it. An entry that must not be read (:mod:`.safety`) is
+    listed all the same, for its reader to quarantine; a file or folder named literally that is a link is
+    listed at its real path, under the name it was given.
     """
     seen: set[Path] = set()
     out: list[tuple[Path, str]] = []
@@ -57,13 +77,13 @@ def expand_paths(patterns: list[str], fmt: str | None = None) -> list[tuple[Path
         base = glob_base(pattern)
         if _has_magic(pattern):
             matches = [Path(m) for m in glob.glob(pattern, recursive=True)]
-            matches = [m for m in matches if m.is_file() or (units_of is not None and m.is_dir())]
+            matches = [m for m in matches if _is_entry(m) or (units_of is not None and m.is_dir())]
         elif os.path.isdir(pattern) and units_of is not None:
             matches = units_of(Path(pattern))
         elif os.path.isdir(pattern):
             matches = [
                 m for m in Path(pattern).rglob("*")
-                if m.is_file() and not m.name.startswith(".")
+                if _is_entry(m) and not m.name.startswith(".")
                 and (detect_format(m) is not None if fmt is None else detect_format(m) in (fmt, None))
             ]
         elif os.path.isfile(pattern):
@@ -77,16 +97,22 @@ def expand_paths(patterns: list[str], fmt: str | None = None) -> list[tuple[Path
             if key in seen:
                 continue
             seen.add(key)
-            rel = os.path.relpath(m, base) if base != m else m.name
-            out.append((m, rel.replace(os.sep, "/")))
+            rel = (os.path.relpath(m, base) if base != m else m.name).replace(os.sep, "/")
+            if not _has_magic(pattern) and m == Path(pattern) and unit_problem(m, rel) is not None:
+                m = Path(os.path.realpath(m))  # named literally: read where it points
+            out.append((m, rel))
     return out
 
 
 def input_size(path: Path) -> int:
-    """Bytes of an input unit: a file's size, or the total of a folder's files (a paper's sources)."""
+    """Bytes of an input unit: a file's size, or the total of a folder's files (a paper's sources) that may be
+    read (not those behind a link leaving the folder); 0 for a dangling link."""
     if path.is_dir():
-        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-    return path.stat().st_size
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and entry_problem(path, p) is None)
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
 
 
 def count_range_newlines(path: Path, start: int, end: int) -> int:

@@ -8,6 +8,9 @@ at a time (``memory_mb``): threads in question-id order, then the other posts. A
 missing and other post types (tag wikis...) are documents too, with ``meta.post_type`` saying so: the
 ``stackexchange_format`` step rejects them with a reason. Malformed XML quarantines the rest of the file
 (``xml_error``, with the parser's line); a row without an id is quarantined (``bad_row``) with its line.
+A ``Posts.xml`` member of a ``.7z`` whose name is absolute or has a ``..`` component, or that is a link, is
+refused (``unsafe_path``, :mod:`.safety`): the reader reads only a regular file it extracted under its own
+temporary folder.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from dataprep.io.readers.base import (
     int_or_none,
     register,
 )
+from dataprep.io.readers.safety import UNSAFE, entry_problem, member_name_problem
 from dataprep.io.readers.streams import ByteStream, open_stream
 from dataprep.schema import DOC_SCHEMA
 
@@ -146,9 +150,23 @@ def read_stackexchange(path: Path, rel: str, opts: ReadOptions) -> Iterator[Chun
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _member_problem(member: object) -> str | None:
+    """Why a ``.7z`` member (a py7zr ``ArchiveFile``) must not be extracted and read: a name that leaves the
+    archive, or anything but a regular file (a link, a junction, a socket, a folder, a FIFO)."""
+    problem = member_name_problem(str(getattr(member, "filename", "")))
+    if problem is not None or getattr(member, "is_file", False):
+        return problem
+    for attr, what in (("is_symlink", "a symbolic link"), ("is_junction", "a junction"), ("is_socket", "a socket"),
+                       ("is_directory", "a folder")):
+        if getattr(member, attr, False):
+            return what
+    return "not a regular file"
+
+
 def _posts_from_7z(archive: Path, tmp: Path, q: Quarantine) -> Path | None:
     """Extract the ``Posts.xml`` of a StackExchange ``.7z`` dump into ``tmp``; None (with a quarantine record
-    saying why) when py7zr is missing, the archive is damaged or it holds no ``Posts.xml``."""
+    saying why) when py7zr is missing, the archive is damaged, it holds no ``Posts.xml`` or none that is safe
+    to read (an absolute name, a ``..`` component, a link: ``unsafe_path``, each named)."""
     try:
         import py7zr
     except ImportError:
@@ -158,16 +176,33 @@ def _posts_from_7z(archive: Path, tmp: Path, q: Quarantine) -> Path | None:
     try:
         with py7zr.SevenZipFile(archive, mode="r") as z:
             names = z.getnames()
-            posts = [n for n in names if n.replace("\\", "/").rsplit("/", 1)[-1].lower() == "posts.xml"]
+            posts = [f for f in z.files
+                     if f.filename.replace("\\", "/").rsplit("/", 1)[-1].lower() == "posts.xml"]
             if not posts:
                 q.add("no_posts", f"{archive.name} holds no Posts.xml (members: {', '.join(names[:10]) or 'none'})",
                       None)
                 return None
-            z.extract(path=tmp / "archive", targets=[posts[0]])
+            safe = None
+            for member in posts:
+                problem = _member_problem(member)
+                if problem is not None:
+                    q.add(UNSAFE, f"{archive.name}: member {member.filename}: {problem}; not read", None)
+                elif safe is None:
+                    safe = member.filename
+            if safe is None:
+                return None
+            z.extract(path=tmp / "archive", targets=[safe])
     except Exception as exc:  # noqa: BLE001 - py7zr raises its own types for damaged archives
         q.add("bad_archive", f"{archive.name}: cannot read the .7z archive: {exc}", None)
         return None
-    return tmp / "archive" / posts[0]
+    out = tmp / "archive" / safe
+    problem = entry_problem(tmp / "archive", out, "the archive's folder")
+    if problem is None and not out.is_file():
+        problem = "not extracted as a regular file"
+    if problem is not None:
+        q.add(UNSAFE, f"{archive.name}: member {safe}: {problem}; not read", None)
+        return None
+    return out
 
 
 def join_parts(body_bytes: int, budget: int) -> int:
