@@ -13,9 +13,10 @@ import os
 import random
 import sys
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import torch
@@ -125,16 +126,21 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """Write, fsync, rename: a kill (or a power cut) leaves the previous checkpoint or this one, never a torn
-    file. One path, overwritten: no numbered checkpoints pile up."""
+def _atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    """Write ``path`` through ``write`` into a temporary file, fsync, rename: a kill (or a power cut) leaves
+    the previous file or this one, never a torn one."""
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "wb") as fh:
-        torch.save(state, fh)
+        write(fh)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
     _fsync_dir(path.parent)
+
+
+def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """One path, overwritten atomically: no numbered checkpoints pile up."""
+    _atomic_write(path, lambda fh: torch.save(state, fh))
 
 
 def _cut_log(path: Path, upto: int) -> tuple[int, int]:
@@ -164,13 +170,7 @@ def _cut_log(path: Path, upto: int) -> tuple[int, int]:
     text = b"".join(line for _, line in kept)
     if text == data:
         return len(kept), 0  # already exact: nothing to rewrite
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    _atomic_write(path, lambda fh: fh.write(text))
     return len(kept), dropped
 
 
