@@ -1,31 +1,48 @@
 """The ``dataprep`` command: run recipes, validate them, list steps, inspect outputs.
 
-Errors a user can fix (a broken recipe, a missing input, an output folder of another run) print one line
-naming the problem and exit 2; ``--debug`` shows the traceback instead.
+Errors print one line naming the problem and where, never a traceback (``--debug`` shows it instead): a
+mistake a user can fix (a broken recipe, a missing input, an output folder of another run) exits 2; a write the
+machine refused (a full disk or quota, an output folder that is not writable, a read-only file system:
+:func:`dataprep.errors.describe`) exits 1; Ctrl-C exits 130. The writers delete their temporary files as such
+an error passes (:mod:`dataprep.io.writers`), so a failed command leaves none behind. Warnings print as one
+``warning:`` line each.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import sys
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 
-from dataprep.errors import DataprepError
+from dataprep.errors import DataprepError, describe, exit_code
+
+#: the commands that resume where they stopped when run again (said after an interrupt)
+RESUMABLE = ("run", "pack", "train")
 
 
 class _Group(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except DataprepError as exc:
+        except (DataprepError, OSError, KeyboardInterrupt) as exc:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(2)
+            line = describe(exc)
+            if isinstance(exc, KeyboardInterrupt) and ctx.invoked_subcommand in RESUMABLE:
+                line += "; run the same command again to resume"
+            click.echo(f"error: {line}", err=True)
+            sys.exit(exit_code(exc))
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None,
+                  line: str | None = None) -> None:
+    """``warnings.showwarning`` for the command: the message alone, on one line."""
+    click.echo(f"warning: {message}", err=True)
 
 
 @click.group(cls=_Group)
@@ -36,6 +53,8 @@ def main(ctx: click.Context, debug: bool) -> None:
     """dataprep: clean, deduplicate, mix, tokenize and pack text corpora for LLM training."""
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
+    if not debug:
+        warnings.showwarning = _show_warning
 
 
 @main.command()
@@ -98,6 +117,7 @@ def _echo_section(name: str, result: Any) -> None:
         tr, va = m["splits"]["train"], m["splits"]["val"]
         click.echo(f"pack: {result.path}: train {tr['n_tokens']:,} tokens ({tr['n_windows']:,} windows of "
                    f"{result.seq_len}), val {va['n_tokens']:,} tokens, {m['dtype']}")
+        _echo_refused(m)
     elif name == "train":
         if result.skipped:
             click.echo(f"train: skipped: {result.skipped}")
@@ -364,18 +384,26 @@ def pack_cmd(inputs: tuple[str, ...], tok: Path, seq_len: int, output: Path, val
         click.echo(f"{split}: {info['n_tokens']:,} tokens, {info['n_docs']:,} documents, {info['n_windows']:,} "
                    f"windows of {seq_len}")
     click.echo(f"{output} ({m['dtype']}, tokenizer sha256 {m['tokenizer']['sha256'][:12]})")
+    _echo_refused(m)
+
+
+def _echo_refused(manifest: dict[str, Any]) -> None:
+    """Warn about the inputs a pack refused to read (a link leaving its folder, a FIFO, a device)."""
+    for r in manifest.get("refused", []):
+        click.echo(f"warning: pack: {r['input']}: {r['reason']}", err=True)
 
 
 @main.command("train", context_settings={"ignore_unknown_options": True})
 @click.argument("config", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.argument("overrides", nargs=-1)
-def train_cmd(config: Path, overrides: tuple[str, ...]) -> None:
+@click.pass_context
+def train_cmd(ctx: click.Context, config: Path, overrides: tuple[str, ...]) -> None:
     """Train a LLaMA-style model on packed shards (CONFIG: flat key: value settings; OVERRIDES: key=value).
 
     Same as 'python -m dataprep.train CONFIG'; for several GPUs: torchrun --nproc_per_node N -m dataprep.train."""
     from dataprep.train import main as train_main
 
-    code = train_main([str(config), *overrides])
+    code = train_main([str(config), *overrides], debug=bool(ctx.obj and ctx.obj.get("debug")))
     if code:
         sys.exit(code)
 

@@ -9,6 +9,13 @@ finished parts, so an interrupted pack resumes and ends byte-identical. Memory s
 neither the tokens nor the document index are held whole. ``manifest.json`` (written last) records the
 tokenizer's hash, seq_len, dtype, parts, tokens per source and per split. Windows are cut by the reader
 (``dataprep.shards``): documents continue across windows, nothing is truncated or padded.
+
+Inputs are checked as the readers check theirs (:func:`dataprep.io.readers.safety.unit_problem`): a file found
+in an input folder whose real path leaves that folder (a link to a host file), a FIFO, a device or a socket is
+never opened; it is listed with the reason under ``refused`` in the manifest and warned about. Temporary files
+are named by :func:`dataprep.io.writers.temp_path`, so the run's stale-temp cleanup finds a killed pack's; a
+write the machine refuses (a full disk, an unwritable folder) deletes them and raises
+:class:`~dataprep.errors.OutputError` naming the part.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import hashlib
 import json
 import os
 import shutil
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,9 +33,10 @@ import numpy as np
 import pyarrow as pa
 import xxhash
 
-from dataprep.errors import DataprepError
+from dataprep.errors import DataprepError, write_error
 from dataprep.io.readers import expand_paths, read_documents
-from dataprep.io.writers import atomic_write_json
+from dataprep.io.readers.safety import unit_problem
+from dataprep.io.writers import atomic_write_json, discard_temp, remove_temp_files, temp_path
 from dataprep.progress import Progress
 from dataprep.shards import FORMAT
 
@@ -67,10 +76,28 @@ def encode(tok: Any, texts: list[str]) -> list[list[int]]:
     return [e.ids for e in encs]
 
 
+def safe_units(inputs: list[str]) -> tuple[list[tuple[Path, str]], list[tuple[str, str]]]:
+    """The input files of ``inputs`` (files, folders, globs) in a stable order, as (path, name), and those that
+    must not be read, as (name, why): a file whose real path leaves the folder it was found in, a FIFO, a
+    device, a socket (:func:`~dataprep.io.readers.safety.unit_problem`, the readers' rule)."""
+    units, refused = [], []
+    for path, rel in expand_paths(inputs):
+        problem = unit_problem(path, rel)
+        if problem is None:
+            units.append((path, rel))
+        else:
+            refused.append((rel, f"{problem}; not read"))
+    return units, refused
+
+
 def iter_batches(inputs: list[str], batch_docs: int) -> Iterator[tuple[str, Iterator[pa.Table]]]:
     """(shard name, its tables) for each input file in a stable order. Arrow/Parquet shards written by
-    ``dataprep run`` keep their ``source`` column; other inputs get it from their metadata."""
-    for path, rel in expand_paths(inputs):
+    ``dataprep run`` keep their ``source`` column; other inputs get it from their metadata. An input that must
+    not be read (:func:`safe_units`) is skipped with a warning naming it."""
+    units, refused = safe_units(inputs)
+    for rel, why in refused:
+        warnings.warn(f"{rel}: {why}", RuntimeWarning, stacklevel=2)
+    for path, rel in units:
         yield rel, _tables(path, batch_docs)
 
 
@@ -114,20 +141,30 @@ def is_validation(ids: list[str | None], texts: list[str], fraction: float) -> n
 
 
 class _PartWriter:
-    """Streams one part of one split to temporary files; ``close`` renames them into place."""
+    """Streams one part of one split to temporary files; ``close`` renames them into place. A refused write
+    deletes both temporary files and raises :class:`~dataprep.errors.OutputError` naming the part's file."""
 
     def __init__(self, folder: Path, index: int, dtype: np.dtype) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
         self.tokens_path = folder / f"tokens-{index:05d}.bin"
         self.docs_path = folder / f"docs-{index:05d}.idx"
-        self.tmp_tokens = self.tokens_path.with_name(f".{self.tokens_path.name}.tmp")
-        self.tmp_docs = self.docs_path.with_name(f".{self.docs_path.name}.tmp")
-        self.tok_fh = open(self.tmp_tokens, "wb")
-        self.doc_fh = open(self.tmp_docs, "wb")
+        self.tmp_tokens = temp_path(self.tokens_path)
+        self.tmp_docs = temp_path(self.docs_path)
+        self.tok_fh = self.doc_fh = None
         self.dtype = dtype
         self.n_tokens = 0
         self.n_docs = 0
         self.n_bytes = 0  # UTF-8 bytes of the documents' text (for bits per byte)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            self.tok_fh = open(self.tmp_tokens, "wb")
+            self.doc_fh = open(self.tmp_docs, "wb")
+        except OSError as exc:
+            raise self._failed(exc, self.tokens_path if self.tok_fh is None else self.docs_path) from exc
+
+    def _failed(self, exc: OSError, path: Path) -> OSError:
+        needs = self.n_tokens * self.dtype.itemsize if path == self.tokens_path else self.n_docs * 8
+        self.abort()
+        return write_error(exc, path, needs or None)
 
     def write(self, docs: list[list[int]], eos: int) -> None:
         if not docs:
@@ -141,25 +178,40 @@ class _PartWriter:
             flat[pos:end - 1] = d
             pos = end
         flat[ends - 1] = eos
-        self.tok_fh.write(flat.astype(self.dtype.newbyteorder("<"), copy=False).tobytes())
-        self.doc_fh.write(starts.astype("<i8").tobytes())
         self.n_tokens += len(flat)
         self.n_docs += len(docs)
+        for fh, path, data in ((self.tok_fh, self.tokens_path, flat.astype(self.dtype.newbyteorder("<"), copy=False)),
+                               (self.doc_fh, self.docs_path, starts.astype("<i8"))):
+            try:
+                fh.write(data.tobytes())
+            except OSError as exc:
+                raise self._failed(exc, path) from exc
 
     def close(self) -> dict[str, Any]:
-        for fh in (self.tok_fh, self.doc_fh):
-            fh.flush()
-            os.fsync(fh.fileno())
-            fh.close()
-        os.replace(self.tmp_tokens, self.tokens_path)
-        os.replace(self.tmp_docs, self.docs_path)
+        for fh, path in ((self.tok_fh, self.tokens_path), (self.doc_fh, self.docs_path)):
+            try:
+                fh.flush()
+                os.fsync(fh.fileno())
+                fh.close()
+            except OSError as exc:
+                raise self._failed(exc, path) from exc
+        for tmp, path in ((self.tmp_tokens, self.tokens_path), (self.tmp_docs, self.docs_path)):
+            try:
+                os.replace(tmp, path)
+            except OSError as exc:
+                raise self._failed(exc, path) from exc
         return {"n_tokens": self.n_tokens, "n_docs": self.n_docs, "n_bytes": self.n_bytes}
 
     def abort(self) -> None:
+        """Close both files (errors ignored: the disk may be full) and delete their temporary names."""
         for fh in (self.tok_fh, self.doc_fh):
-            fh.close()
+            if fh is not None:
+                try:
+                    fh.close()
+                except OSError:
+                    pass
         for p in (self.tmp_tokens, self.tmp_docs):
-            p.unlink(missing_ok=True)
+            discard_temp(p)
 
 
 def pack(inputs: list[str], tokenizer: str | Path, output: str | Path, seq_len: int = 2048,
@@ -168,7 +220,8 @@ def pack(inputs: list[str], tokenizer: str | Path, output: str | Path, seq_len: 
     """Pack ``inputs`` (files, folders, globs: typically ``OUT/kept``) into ``output``; returns the manifest.
 
     A finished pack with the same settings (inputs and their sizes, tokenizer hash, seq_len, split) is
-    returned as it is; one with other settings is refused unless ``overwrite``."""
+    returned as it is; one with other settings is refused unless ``overwrite``. Inputs that must not be read
+    (:func:`safe_units`) are left out and listed, with the reason, under the manifest's ``refused``."""
     if seq_len < 1:
         raise DataprepError("seq_len must be at least 1")
     if not 0 <= val_fraction < 1:
@@ -180,8 +233,11 @@ def pack(inputs: list[str], tokenizer: str | Path, output: str | Path, seq_len: 
     dtype = np.dtype(np.uint16) if vocab <= 1 << 16 else np.dtype(np.uint32)
     out = Path(output)
     work = out / "_work"
+    units, refused = safe_units(inputs)
     settings = {"tokenizer_sha256": file_sha256(tok_path), "seq_len": seq_len, "val_fraction": val_fraction,
-                "eos": eos, "inputs": [[str(p), p.stat().st_size] for p, _ in expand_paths(inputs)]}
+                "eos": eos, "inputs": [[str(p), p.stat().st_size] for p, _ in units]}
+    if refused:  # (only then: the settings of a pack without refused inputs are what they always were)
+        settings["refused"] = [list(r) for r in refused]
     manifest_path = out / "manifest.json"
     if overwrite and (manifest_path.exists() or work.exists()):
         previous = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
@@ -197,20 +253,28 @@ def pack(inputs: list[str], tokenizer: str | Path, output: str | Path, seq_len: 
     if work.exists() and (work / "settings.json").exists() and \
             json.loads((work / "settings.json").read_text()) != settings:
         raise DataprepError(f"{out} holds an unfinished pack with other settings; remove it or use another --output")
-    work.mkdir(parents=True, exist_ok=True)
+    for sub in (*SPLITS, "_work"):  # a killed pack's temporary files (a pack into this folder is one at a time)
+        remove_temp_files(out / sub)
+    try:
+        work.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise write_error(exc, work, action="creating") from exc
     atomic_write_json(work / "settings.json", settings)
     parts: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
     per_source: dict[str, dict[str, int]] = {}
     total_tokens = 0
     progress = Progress(len(settings["inputs"]), "pack", quiet, unit="shards", counted="tokens")
-    for index, (rel, tables) in enumerate(iter_batches(inputs, batch_docs)):
+    for index, (path, rel) in enumerate(units):
         marker = work / f"part-{index:05d}.json"
         if marker.exists():
             info = json.loads(marker.read_text())
         else:
-            writers = {s: _PartWriter(out / s, index, dtype) for s in SPLITS}
+            tables = _tables(path, batch_docs)
+            writers: dict[str, _PartWriter] = {}
             sources: dict[str, dict[str, int]] = {}
             try:
+                for s in SPLITS:
+                    writers[s] = _PartWriter(out / s, index, dtype)
                 for table in tables:
                     texts = table.column("text").to_pylist()
                     ids = table.column("id").to_pylist()
@@ -255,6 +319,8 @@ def pack(inputs: list[str], tokenizer: str | Path, output: str | Path, seq_len: 
         "val_fraction": val_fraction, "splits": splits, "tokens_per_source": dict(sorted(per_source.items())),
         "settings": settings,
     }
+    if refused:
+        manifest["refused"] = [{"input": rel, "reason": why} for rel, why in refused]
     atomic_write_json(manifest_path, manifest)
     shutil.rmtree(work, ignore_errors=True)
     return manifest

@@ -4,6 +4,12 @@ A shard is written under a temporary name in the same folder and renamed into pl
 so a reader never sees half a shard and a crash leaves at most a ``.tmp-*`` file that the next run removes.
 Shards roll over once they pass ``max_bytes``; names are ``{prefix}-{seq:04d}.{ext}`` and depend only on the
 data, never on timing or worker count.
+
+A write the machine refuses (a full disk, a quota, a folder that is not writable, a read-only file system)
+deletes its temporary file and raises :class:`~dataprep.errors.OutputError`: one line naming the file's final
+name, the room it needed and the room left, which the CLI prints instead of a traceback. Every temporary file
+of the package is named by :func:`temp_path` (``.tmp-NAME.PID``), so that :func:`remove_temp_files` finds the
+leftovers of a killed writer whoever wrote them.
 """
 
 from __future__ import annotations
@@ -17,22 +23,48 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from dataprep.errors import write_error
 from dataprep.schema import conform
 
 EXTENSIONS = {"arrow": "arrow", "parquet": "parquet"}
+#: the start of every temporary file's name (:func:`temp_path`), which :func:`remove_temp_files` matches
 TMP_PREFIX = ".tmp-"
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and an atomic rename (fsynced)."""
+def temp_path(path: Path) -> Path:
+    """The temporary name ``path`` is written under before its rename into place: ``.tmp-NAME.PID`` in the same
+    folder (the pid keeps two processes' writes of one name apart)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{TMP_PREFIX}{path.name}.{os.getpid()}")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    return path.with_name(f"{TMP_PREFIX}{path.name}.{os.getpid()}")
+
+
+def discard_temp(tmp: Path | None) -> None:
+    """Delete a failed write's temporary file; never raises (the folder may have become unwritable)."""
+    if tmp is None:
+        return
+    try:
+        Path(tmp).unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and an atomic rename (fsynced). A refused write
+    leaves no temporary file and raises :class:`~dataprep.errors.OutputError`."""
+    path = Path(path)
+    tmp = temp_path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        discard_temp(tmp)
+        if isinstance(exc, OSError):
+            raise write_error(exc, path, len(data)) from exc
+        raise
 
 
 def atomic_write_json(path: Path, obj: object) -> None:
@@ -44,11 +76,17 @@ def atomic_write_json(path: Path, obj: object) -> None:
 def write_arrow_file(path: Path, table: pa.Table) -> None:
     """Write one table as an Arrow IPC file (even with no rows), atomically."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{TMP_PREFIX}{path.name}.{os.getpid()}")
-    with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, table.schema) as w:
-        w.write_table(table)
-    os.replace(tmp, path)
+    tmp = temp_path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, table.schema) as w:
+            w.write_table(table)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        discard_temp(tmp)
+        if isinstance(exc, OSError):
+            raise write_error(exc, path, table.nbytes) from exc
+        raise
 
 
 def remove_temp_files(folder: Path) -> None:
@@ -62,7 +100,7 @@ def remove_temp_files(folder: Path) -> None:
             continue
         if entry.name.startswith(TMP_PREFIX):
             entry.unlink(missing_ok=True)
-        elif entry.is_dir():
+        elif entry.is_dir() and not entry.is_symlink():  # never into a folder a link points at
             for p in entry.rglob(f"{TMP_PREFIX}*"):
                 p.unlink(missing_ok=True)
 
@@ -122,7 +160,8 @@ class ShardWriter:
         self.rows = 0
         self._seq = 0
         self._writer = None
-        self._tmp: Path | None = None
+        self._sink = None
+        self._tmp: Path | None = None  # the open shard's temporary file; None when no shard is open
         self._final: Path | None = None
         self._bytes = 0
         self._synced = 0
@@ -138,63 +177,81 @@ class ShardWriter:
             self.abort()
 
     def _open(self) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
         name = f"{self.prefix}-{self._seq:04d}.{EXTENSIONS[self.fmt]}"
         self._seq += 1
         self._final = self.folder / name
-        self._tmp = self.folder / f"{TMP_PREFIX}{name}.{os.getpid()}"
+        self._tmp = temp_path(self._final)
+        self._sink = None
+        self._writer = None
+        self._bytes = 0
+        self._synced = 0
+        self.folder.mkdir(parents=True, exist_ok=True)
         if self.fmt == "arrow":
             self._sink = pa.OSFile(str(self._tmp), "wb")
             self._writer = pa.ipc.new_file(self._sink, self.schema)
         else:
-            self._sink = None
             self._writer = pq.ParquetWriter(str(self._tmp), self.schema, compression="zstd")
-        self._bytes = 0
-        self._synced = 0
 
     def write(self, table: pa.Table) -> None:
-        """Append ``table`` (cast to the writer's schema); rolls to a new shard past ``max_bytes``."""
+        """Append ``table`` (cast to the writer's schema); rolls to a new shard past ``max_bytes``. A refused
+        write deletes the shard's temporary file and raises :class:`~dataprep.errors.OutputError`."""
         if table.num_rows == 0:
             return
         table = conform(table, self.schema)
-        if self._writer is None:
-            self._open()
-        self._writer.write_table(table)
-        self.rows += table.num_rows
-        self._bytes += table.nbytes
-        if self._bytes >= self.max_bytes:
-            self._publish()
-        elif self.sync_bytes and self._bytes - self._synced >= self.sync_bytes:
-            # flush what is written so far: the fsync at publish then waits for the tail only (run from a
-            # BackgroundWriter's thread, this overlaps the disk with the work on the next batch)
-            os.fdatasync(self._sink.fileno()) if self._sink is not None else None
-            self._synced = self._bytes
+        try:
+            if self._tmp is None:
+                self._open()
+            self._writer.write_table(table)
+            self.rows += table.num_rows
+            self._bytes += table.nbytes
+            if self._bytes >= self.max_bytes:
+                self._publish()
+            elif self.sync_bytes and self._bytes - self._synced >= self.sync_bytes:
+                # flush what is written so far: the fsync at publish then waits for the tail only (run from a
+                # BackgroundWriter's thread, this overlaps the disk with the work on the next batch)
+                os.fdatasync(self._sink.fileno()) if self._sink is not None else None
+                self._synced = self._bytes
+        except OSError as exc:
+            raise self._failed(exc, table.nbytes) from exc
+
+    def _failed(self, exc: OSError, extra: int = 0) -> OSError:
+        """Abort the open shard (its temporary file goes) and return the one-line error naming it."""
+        final, needs = self._final, self._bytes + extra
+        self.abort()
+        return write_error(exc, final if final is not None else self.folder, needs or None)
 
     def _publish(self) -> None:
-        if self._writer is None:
+        if self._tmp is None:
             return
         self._writer.close()
+        self._writer = None
         if self._sink is not None:
             self._sink.close()
+            self._sink = None
         with open(self._tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(self._tmp, self._final)
+        self._tmp = None
         self.paths.append(self._final)
-        self._writer = None
 
     def close(self) -> None:
-        self._publish()
+        try:
+            self._publish()
+        except OSError as exc:
+            raise self._failed(exc) from exc
 
     def abort(self) -> None:
-        if self._writer is not None:
-            try:
-                self._writer.close()
-                if self._sink is not None:
-                    self._sink.close()
-            finally:
-                if self._tmp is not None:
-                    self._tmp.unlink(missing_ok=True)
-                self._writer = None
+        """Drop the shard being written: close it (errors ignored: the disk may be full) and delete its
+        temporary file. Published shards stay."""
+        writer, sink, tmp = self._writer, self._sink, self._tmp
+        self._writer = self._sink = self._tmp = None
+        for handle in (writer, sink):
+            if handle is not None:
+                try:
+                    handle.close()
+                except Exception:  # noqa: BLE001 - closing a shard that is dropped anyway
+                    pass
+        discard_temp(tmp)
 
 
 #: a BackgroundWriter's shards are flushed to disk every this many bytes, from its thread

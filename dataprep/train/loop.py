@@ -1,7 +1,14 @@
 """The training loop: config, optimizer and schedule as LLaMA, bf16 + torch.compile on GPU, exact resume,
 evaluation (loss, perplexity, bits per byte), logs with tokens/s, MFU and data-wait time; DDP under torchrun.
 
-Imports only torch, numpy and the standard library (and ``dataprep.shards``, which imports only numpy).
+Imports only torch, numpy and the standard library (and ``dataprep.shards``, which imports only numpy, and
+``dataprep.errors``, which imports only the standard library).
+
+A write the machine refuses (a full disk at the checkpoint, which torch reports as ``unexpected pos``; a
+quota; an unwritable folder) deletes its temporary file and raises :class:`~dataprep.errors.OutputError`: one
+line naming the file, the room it needed and the room left. Temporary files are named as
+:func:`dataprep.io.writers.temp_path` names them (``.tmp-NAME.PID``), so that the run's stale-temp cleanup
+(:func:`dataprep.io.writers.remove_temp_files`) matches them too.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from dataprep.errors import describe, exit_code, write_error
 from dataprep.shards import PackedDataset
 from dataprep.train.config import PRESETS, ModelConfig, TrainConfig, load_config, parse_scalar
 from dataprep.train.model import Transformer
@@ -126,21 +134,81 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def _atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
+#: the start of a temporary file's name: :data:`dataprep.io.writers.TMP_PREFIX` (not imported: that module
+#: needs pyarrow), which the stale-temp cleanup matches
+TMP_PREFIX = ".tmp-"
+
+
+def _temp_path(path: Path) -> Path:
+    """``.tmp-NAME.PID`` beside ``path``, as :func:`dataprep.io.writers.temp_path`."""
+    return path.with_name(f"{TMP_PREFIX}{path.name}.{os.getpid()}")
+
+
+def _remove_stale_temps(path: Path) -> None:
+    """Delete the temporary files of earlier writes of ``path`` cut short by a kill (whatever their pid, and the
+    ``.NAME.tmp`` of earlier versions)."""
+    for stale in [*path.parent.glob(f"{TMP_PREFIX}{path.name}.*"), path.with_name(f".{path.name}.tmp")]:
+        stale.unlink(missing_ok=True)
+
+
+class _Sink:
+    """A file's ``write`` that remembers the ``OSError`` it raised: torch's writer replaces it with a
+    ``RuntimeError`` ("unexpected pos N vs M", "file write failed"), which says neither why nor where."""
+
+    def __init__(self, fh: BinaryIO) -> None:
+        self.fh = fh
+        self.error: OSError | None = None
+
+    def write(self, data: bytes) -> int:
+        try:
+            return self.fh.write(data)
+        except OSError as exc:
+            self.error = exc
+            raise
+
+    def flush(self) -> None:
+        self.fh.flush()
+
+
+def _atomic_write(path: Path, write: Callable[[BinaryIO], None], needs: int | None = None) -> None:
     """Write ``path`` through ``write`` into a temporary file, fsync, rename: a kill (or a power cut) leaves
-    the previous file or this one, never a torn one."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as fh:
-        write(fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    the previous file or this one, never a torn one. A failure leaves no temporary file; one the machine
+    refuses (``needs``: about the bytes the file takes) raises :class:`~dataprep.errors.OutputError`."""
+    tmp = _temp_path(path)
+    sink = None
+    try:
+        with open(tmp, "wb") as fh:
+            sink = _Sink(fh)
+            write(sink)  # type: ignore[arg-type]
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    except BaseException as exc:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        cause = exc if isinstance(exc, OSError) else sink.error if sink is not None else None
+        if cause is not None and not isinstance(exc, KeyboardInterrupt):
+            raise write_error(cause, path, needs) from exc
+        raise
+
+
+def _state_bytes(obj: Any) -> int:
+    """Bytes of the tensors in a (nested) state dict: about the size of its checkpoint."""
+    if isinstance(obj, torch.Tensor):
+        return obj.numel() * obj.element_size()
+    if isinstance(obj, dict):
+        return sum(_state_bytes(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(_state_bytes(v) for v in obj)
+    return 0
 
 
 def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """One path, overwritten atomically: no numbered checkpoints pile up."""
-    _atomic_write(path, lambda fh: torch.save(state, fh))
+    _atomic_write(path, lambda fh: torch.save(state, fh), needs=_state_bytes(state))
 
 
 def _cut_log(path: Path, upto: int) -> tuple[int, int]:
@@ -170,7 +238,7 @@ def _cut_log(path: Path, upto: int) -> tuple[int, int]:
     text = b"".join(line for _, line in kept)
     if text == data:
         return len(kept), 0  # already exact: nothing to rewrite
-    _atomic_write(path, lambda fh: fh.write(text))
+    _atomic_write(path, lambda fh: fh.write(text), needs=len(text))
     return len(kept), dropped
 
 
@@ -233,7 +301,10 @@ def train(cfg: TrainConfig, log: Any = print) -> list[dict[str, Any]]:
     optimizer = build_optimizer(model, cfg, fused=device.type == "cuda")
     out = Path(cfg.out)
     if rank == 0:
-        out.mkdir(parents=True, exist_ok=True)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise write_error(exc, out, action="creating") from exc
     ckpt_path = out / "checkpoint.pt"
     step = 0
     if cfg.resume and ckpt_path.exists():
@@ -258,7 +329,8 @@ def train(cfg: TrainConfig, log: Any = print) -> list[dict[str, Any]]:
     log_path = out / "train.jsonl"
     log_file = None
     if rank == 0:
-        ckpt_path.with_name(f".{ckpt_path.name}.tmp").unlink(missing_ok=True)  # a save cut short by a kill
+        for path in (ckpt_path, log_path):
+            _remove_stale_temps(path)  # a save (or a cut of the log) cut short by a kill
         if not cfg.resume and ckpt_path.exists():
             # starting over: the earlier run's checkpoint goes now, not at this run's first save, so that a kill
             # before that cannot leave this run's log beside another run's checkpoint to resume from
@@ -270,7 +342,10 @@ def train(cfg: TrainConfig, log: Any = print) -> list[dict[str, Any]]:
                 f"dropped)")
         if kept != step:
             log(f"train: warning: {log_path} holds {kept} record(s) for steps 1-{step}")
-        log_file = open(log_path, "a", encoding="utf-8")
+        try:
+            log_file = open(log_path, "a", encoding="utf-8")
+        except OSError as exc:
+            raise write_error(exc, log_path) from exc
     if rank == 0:
         log(f"train: {model.num_params():,} parameters (+{model.tok_embeddings.weight.numel():,} embedding), "
             f"{len(train_ds):,} windows of {train_ds.seq_len}, device {device}{' bf16' if use_bf16 else ''}"
@@ -314,8 +389,11 @@ def train(cfg: TrainConfig, log: Any = print) -> list[dict[str, Any]]:
                 rec.update(evaluate(model, val_ds, cfg, device, autocast))
             if rank == 0:
                 records.append(rec)
-                log_file.write(json.dumps(rec) + "\n")
-                log_file.flush()
+                try:
+                    log_file.write(json.dumps(rec) + "\n")
+                    log_file.flush()
+                except OSError as exc:
+                    raise write_error(exc, log_path) from exc
                 if step % cfg.log_every == 0 or "val_loss" in rec:
                     extra = f" mfu {rec['mfu']:.1%}" if "mfu" in rec else ""
                     val = f" | val loss {rec['val_loss']:.4f} ppl {rec['val_ppl']:.1f} bpb {rec['val_bpb']:.3f}" \
@@ -329,23 +407,35 @@ def train(cfg: TrainConfig, log: Any = print) -> list[dict[str, Any]]:
             evaluated = cfg.eval_every and step % cfg.eval_every == 0
             periodic = cfg.checkpoint_every > 0 and step % cfg.checkpoint_every == 0
             if rank == 0 and (periodic or evaluated or step == last):
-                log_file.flush()
-                os.fsync(log_file.fileno())  # the log is never behind the checkpoint, even after a power cut
+                try:
+                    log_file.flush()
+                    os.fsync(log_file.fileno())  # the log is never behind the checkpoint, even after a power cut
+                except OSError as exc:
+                    raise write_error(exc, log_path) from exc
                 _save_checkpoint(ckpt_path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                              "step": step, "rng": _rng_state(), "config": dataclasses.asdict(cfg),
                                              "model_config": dataclasses.asdict(mcfg),
                                              "data_sha": _data_sha(train_ds)})
     finally:
         if log_file:
-            log_file.close()
+            try:
+                log_file.close()
+            except OSError:  # a full disk: the write above has said so
+                pass
         if distributed:
             dist.destroy_process_group()
     return records
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m dataprep.train CONFIG [key=value ...]`` (also under torchrun)."""
+def main(argv: list[str] | None = None, debug: bool | None = None) -> int:
+    """``python -m dataprep.train CONFIG [key=value ...]`` (also under torchrun).
+
+    Errors print one line and exit non-zero: 2 for a mistake in the config, 1 where the machine refused a
+    write (a full disk, an unwritable folder), 130 on Ctrl-C. ``debug`` (default: the ``DATAPREP_DEBUG``
+    environment variable; ``dataprep --debug train``) shows the traceback instead."""
     args = sys.argv[1:] if argv is None else argv
+    if debug is None:
+        debug = bool(os.environ.get("DATAPREP_DEBUG"))
     if not args or args[0] in ("-h", "--help"):
         print(main.__doc__)
         print("\nsettings:", ", ".join(f.name for f in dataclasses.fields(TrainConfig)))
@@ -357,11 +447,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = load_config(args[0], overrides)
         records = train(cfg, log=lambda m: print(m, flush=True))
-    except (ValueError, FileNotFoundError, KeyError, TypeError) as exc:  # a user's mistake: one line, exit 2
-        if os.environ.get("DATAPREP_DEBUG"):
+    except (ValueError, KeyError, TypeError, OSError, KeyboardInterrupt) as exc:
+        if debug:
             raise
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        if isinstance(exc, (ValueError, KeyError, TypeError)) or \
+                (isinstance(exc, FileNotFoundError) and exc.errno is None):
+            print(f"error: {exc}", file=sys.stderr)  # a mistake in the config (no data at 'data'): exit 2
+            return 2
+        resume = "; run the same command again to resume" if isinstance(exc, KeyboardInterrupt) else ""
+        print(f"error: {describe(exc)}{resume}", file=sys.stderr)  # the machine refused (OutputError), or Ctrl-C
+        return exit_code(exc)
     if records:
         first, last = records[0], records[-1]
         print(f"train: loss {first['loss']:.4f} -> {last['loss']:.4f} over steps {first['step']}-{last['step']}")
