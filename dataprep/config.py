@@ -8,6 +8,11 @@ int); ``metadata`` adds ``help`` (documentation), ``key`` (the YAML key, when it
 A hint ``Annotated[T, Convert(fn, name)]`` reads the YAML value into a ``T`` first (:data:`Size`: ``256MB``).
 Unknown keys are refused with a did-you-mean suggestion and the allowed keys; every error names ``file:line``.
 
+YAML is read by PyYAML's safe loader (no tag can construct an object or run code). Aliases are bounded at load
+time: a document whose aliases would expand it by more than ``MAX_ALIAS_EXPANSION`` (a "billion laughs" alias
+bomb) is refused before anything walks or formats the expanded value, and messages never format more than
+``REPR_CHARS`` of a value (:func:`short_repr`).
+
 This module knows nothing of recipes' sections, steps or input formats (it imports none of them): what a
 recipe means lives in :mod:`dataprep.recipe`.
 """
@@ -50,8 +55,115 @@ class LineList(list):
         self.lines: list[int] = []
 
 
+#: the most an aliased document may grow by expanding its aliases, in nodes plus scalar characters. go-yaml's
+#: fix for the same attack (CVE-2019-11254) allows about 400,000 alias-driven decode steps in a document;
+#: SnakeYAML (CVE-2017-18640) allows 50 aliases to collections. A recipe is a few hundred nodes: an anchored
+#: step (some hundred characters) reused a thousand times stays well below
+MAX_ALIAS_EXPANSION = 1 << 20
+#: characters of a value a message shows (:func:`short_repr`)
+REPR_CHARS = 200
+
+
+class AliasBomb(yaml.YAMLError):
+    """A YAML document whose aliases expand it past ``MAX_ALIAS_EXPANSION`` (or refer to themselves)."""
+
+    def __init__(self, message: str, line: int) -> None:
+        super().__init__(message)
+        self.message, self.line = message, line
+
+
 class _LineLoader(yaml.SafeLoader):
-    pass
+    def compose_document(self) -> yaml.Node:
+        node = super().compose_document()
+        check_aliases(node)
+        return node
+
+
+def check_aliases(root: yaml.Node, limit: int = MAX_ALIAS_EXPANSION) -> None:
+    """Raise :class:`AliasBomb` when expanding the aliases of a composed YAML document would add more than
+    ``limit`` (nodes plus scalar characters, counted once for each place a node is used), or an alias refers to
+    a node that holds it. Linear in the document's nodes: each node's expanded size is computed once."""
+    expanded: dict[int, int] = {}
+    own = 0  # the size of the document as written: every node once
+    repeated: yaml.Node | None = None  # the first node used in more than one place
+    seen: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    on_path: set[int] = set()
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            on_path.discard(key)
+            children = _children(node)
+            size = 1 + (len(node.value) if isinstance(node, yaml.ScalarNode) else 0) + sum(
+                expanded[id(c)] for c in children)
+            expanded[key] = size
+            continue
+        if key in on_path:
+            line = node.start_mark.line + 1
+            raise AliasBomb(f"an alias refers to the node that holds it (its anchor at line {line})", line)
+        if key in seen:
+            if repeated is None:
+                repeated = node
+            continue
+        seen.add(key)
+        own += 1 + (len(node.value) if isinstance(node, yaml.ScalarNode) else 0)
+        on_path.add(key)
+        stack.append((node, True))
+        stack.extend((c, False) for c in reversed(_children(node)))
+    if expanded[id(root)] - own > limit:
+        line = (repeated or root).start_mark.line + 1
+        raise AliasBomb(f"its aliases expand it by more than {limit:,} nodes and characters (an alias bomb; "
+                        f"the first node used twice is at line {line}); write the values out instead", line)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def short_repr(value: Any, limit: int = REPR_CHARS) -> str:
+    """``repr(value)`` cut to about ``limit`` characters, built without ever formatting more (a value shared
+    many times over, or one long string, costs only what is shown)."""
+    out: list[str] = []
+    room = [limit]
+
+    def put(text: str) -> bool:
+        if room[0] <= 0:
+            return False
+        out.append(text[: room[0]])
+        room[0] -= len(text)
+        return room[0] > 0
+
+    def walk(v: Any, depth: int) -> bool:
+        if isinstance(v, dict):
+            if depth > 8:
+                return put("{...}")
+            if not put("{"):
+                return False
+            for i, (k, item) in enumerate(v.items()):
+                if (i and not put(", ")) or not walk(k, depth + 1) or not put(": ") or not walk(item, depth + 1):
+                    return False
+            return put("}")
+        if isinstance(v, list | tuple):
+            if depth > 8:
+                return put("[...]")
+            if not put("["):
+                return False
+            for i, item in enumerate(v):
+                if (i and not put(", ")) or not walk(item, depth + 1):
+                    return False
+            return put("]")
+        if isinstance(v, str):
+            return put(repr(v[: limit + 1]))
+        return put(repr(v)[: limit + 1])
+
+    complete = walk(value, 0)
+    text = "".join(out)
+    return text if complete and room[0] >= 0 else text[:limit] + "..."
 
 
 def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> LineDict:
@@ -82,6 +194,10 @@ def load_yaml(path: Path) -> Any:
     """Parse a YAML file into :class:`LineDict`/:class:`LineList` values; a syntax error names its line."""
     try:
         return yaml.load(path.read_text(encoding="utf-8"), Loader=_LineLoader)  # noqa: S506 - safe loader
+    except AliasBomb as exc:
+        raise RecipeError(f"{path}:{exc.line}: refused: {exc.message}") from None
+    except RecursionError:
+        raise RecipeError(f"{path}: invalid YAML: nested too deeply") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         raise RecipeError(f"{path}:{mark.line + 1 if mark else '?'}: invalid YAML: {exc.problem}") from None
@@ -108,7 +224,7 @@ def parse_size(value: Any, where: str) -> int:
         return value
     m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([KMGT]?i?B?)\s*", str(value), re.IGNORECASE)
     if not m:
-        raise RecipeError(f"{where}: cannot read size {value!r}: write e.g. 256MB or 1GiB")
+        raise RecipeError(f"{where}: cannot read size {short_repr(value)}: write e.g. 256MB or 1GiB")
     number, unit = float(m.group(1)), m.group(2).upper().rstrip("B").rstrip("I")
     return int(number * (1 << {"": 0, "K": 10, "M": 20, "G": 30, "T": 40}[unit]))
 
@@ -294,7 +410,7 @@ class Scope:
         return f"{self.what} needs {', '.join(repr(k) for k in keys)}"
 
     def wrong(self, key: str, expect: str, value: Any) -> str:
-        return f"{self.key.format(key)} must be {expect}, got {value!r}"
+        return f"{self.key.format(key)} must be {expect}, got {short_repr(value)}"
 
 
 def validate(ctx: Context, cls: type, raw: Any, scope: Scope, fixed: Mapping[str, Any] | None = None
@@ -304,7 +420,7 @@ def validate(ctx: Context, cls: type, raw: Any, scope: Scope, fixed: Mapping[str
     (command-line overrides, by key) replace the recipe's, which are then not checked."""
     fixed = fixed or {}
     if not isinstance(raw, dict):
-        ctx.fail(scope.line, f"{scope.what} must be a mapping, got {raw!r}")
+        ctx.fail(scope.line, f"{scope.what} must be a mapping, got {short_repr(raw)}")
     fields = {f.key: f for f in fields_of(cls)}
     out: dict[str, Any] = {}
     for key, value in raw.items():

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import xxhash
-import yaml
 
+from dataprep.config import load_yaml
 from dataprep.errors import DataprepError, RecipeError
 from dataprep.io.writers import ShardWriter, atomic_write_json
 from dataprep.schema import normalize_table
@@ -125,8 +125,8 @@ def load_mixture(path: str | Path) -> Mixture:
     """
     path = Path(path)
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
+        doc = load_yaml(path) or {}  # the recipes' loader: safe tags, alias-bomb and nesting limits
+    except OSError as exc:
         raise RecipeError(f"{path}: {exc}") from exc
     base = path.parent
 

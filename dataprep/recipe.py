@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from dataprep import config
-from dataprep.config import Context, Scope, check_type, line_of, setting, validate
+from dataprep.config import Context, Scope, check_type, line_of, setting, short_repr, validate
 from dataprep.errors import InputError, RecipeError
 from dataprep.io.readers import KNOWN_FORMATS, check_options, detect_format, expand_paths, input_size
 from dataprep.registry import get_step, load_plugins, step_names
@@ -260,11 +260,12 @@ def _load_sources(ctx: Context, raw: list) -> list[SourceConfig]:
         what = f"source '{name}'" if isinstance(name, str) else "a source"
         cfg = SourceConfig(**validate(ctx, SourceConfig, src, Scope(what, line, f"{what}: '{{}}'")))
         if not SOURCE_NAME.match(name):
-            ctx.fail(line_of(src, "name", line), f"source name must be letters, digits, '_', '.' or '-', got {name!r}")
+            ctx.fail(line_of(src, "name", line), f"source name must be letters, digits, '_', '.' or '-', "
+                                                f"got {short_repr(name)}")
         if name in (s.name for s in out):
             ctx.fail(line_of(src, "name", line), f"source name '{name}' is used twice")
         if cfg.format is not None and cfg.format not in KNOWN_FORMATS:
-            ctx.fail(line_of(src, "format", line), f"{what}: unknown format {cfg.format!r}"
+            ctx.fail(line_of(src, "format", line), f"{what}: unknown format {short_repr(cfg.format)}"
                      f"{config.suggest(cfg.format, KNOWN_FORMATS)}; use one of {', '.join(KNOWN_FORMATS)}")
         try:
             cfg.files = expand_paths(cfg.patterns, cfg.format)
@@ -341,7 +342,8 @@ def _load_output(ctx: Context, doc: dict, output: str | Path | None, fmt: str | 
     cfg = OutputConfig(**validate(ctx, OutputConfig, raw, Scope("output", line_of(doc, "output", 1), "'output.{}'"),
                                   fixed))
     if cfg.format not in ("arrow", "parquet"):
-        ctx.fail(line_of(raw, "format", 1), f"output format must be arrow or parquet, got {cfg.format!r}")
+        ctx.fail(line_of(raw, "format", 1),
+                 f"output format must be arrow or parquet, got {short_repr(cfg.format)}")
     return cfg
 
 
@@ -374,8 +376,8 @@ def _load_train(ctx: Context, doc: dict, pack: PackConfig | None) -> dict[str, A
     except (TypeError, ValueError) as exc:  # TrainConfig's own checks
         ctx.fail(line, f"train: {exc}")
     if preset not in PRESETS:
-        ctx.fail(line_of(raw, "preset", line), f"unknown train preset {preset!r}{config.suggest(preset, PRESETS)}; "
-                                               f"presets: {', '.join(PRESETS)}")
+        ctx.fail(line_of(raw, "preset", line), f"unknown train preset {short_repr(preset)}"
+                                               f"{config.suggest(preset, PRESETS)}; presets: {', '.join(PRESETS)}")
     return settings
 
 
@@ -392,7 +394,8 @@ def _load_mixture(ctx: Context, doc: dict, source_names: list[str],
         if name not in source_names:
             ctx.fail(line_of(weights, name), f"mixture: unknown source '{name}'{config.suggest(name, source_names)}")
         if w < 0:
-            ctx.fail(line_of(weights, name), f"mixture: weight of '{name}' must be a number >= 0, got {w!r}")
+            ctx.fail(line_of(weights, name),
+                     f"mixture: weight of '{name}' must be a number >= 0, got {short_repr(w)}")
     kw["weights"] = {str(k): float(v) for k, v in weights.items()}
     if kw.get("max_epochs") is not None:
         kw["max_epochs"] = float(kw["max_epochs"])

@@ -9,6 +9,13 @@ behind the check of :mod:`.safety`: an input unit that would read outside its so
 source's folder, a FIFO, a device) is quarantined as ``unsafe_path`` and never opened, whatever the format.
 This module imports no other reader module but ``safety`` (which imports none), so every one of them can
 import it.
+
+**Memory bounded by settings.** No reader holds more than :func:`record_limit` bytes of one record (a JSONL
+line, a line or paragraph or file of text, a dump's page or post, a paper's sources) whatever the input: a
+longer record is not buffered but skipped, streaming, to its end and quarantined as ``too_long``
+(:data:`TOO_LONG`) naming its file and line (or row, member), with its first bytes and its full size; the
+records around it are read as usual. Documents between ``max_doc_bytes`` and that bound are read and rejected
+by the executor's ``read`` step as before (the reader of raw bytes cannot know the text's size before parsing).
 """
 
 from __future__ import annotations
@@ -29,6 +36,19 @@ from dataprep.schema import DOC_SCHEMA, QUARANTINE_SCHEMA
 
 DEFAULT_CHUNK_BYTES = 16 << 20
 RAW_KEEP_BYTES = 4096
+#: the recipe's default ``limits: max_doc_bytes`` (``dataprep.recipe.DEFAULT_MAX_DOC_BYTES``, same value), for
+#: readers called without a recipe: the largest English Wikipedia articles are about 1 MB, long books 5-10 MB
+DEFAULT_MAX_DOC_BYTES = 16 << 20
+#: a record's raw bytes may exceed ``max_doc_bytes`` this many times before the reader refuses it unread: JSON
+#: writes text up to twice its UTF-8 size (``\\uXXXX`` for each 3-byte character where ``ensure_ascii`` is on,
+#: Python's default; three times for 4-byte ones), XML escapes ``<`` as ``&lt;``, and records carry metadata
+RECORD_SLACK = 4
+#: no record is ever held larger than this: pyarrow's JSON block size is an int32 (2 GiB overflows) and polars
+#: fails to allocate single strings near 1.9 GB; half of the smaller leaves room for parsing
+MAX_RECORD_BYTES = 1 << 30
+#: the quarantine kind of a record longer than :func:`record_limit` (or a text over ``max_doc_bytes`` where a
+#: reader knows the text's size while parsing it)
+TOO_LONG = "too_long"
 #: documents a reader of pages or dumps gathers before it yields them as one chunk (bounded memory)
 BATCH_DOCS = 2000
 
@@ -52,6 +72,28 @@ class ReadOptions:
     first_line: int = 1
     #: reader options of the formats that take them, as sorted (name, value) pairs (see :attr:`Format.options`)
     options: tuple[tuple[str, OptionValue], ...] = ()
+    #: the recipe's ``limits: max_doc_bytes``: what bounds the bytes a reader holds of one record
+    #: (:func:`record_limit`)
+    max_doc_bytes: int = DEFAULT_MAX_DOC_BYTES
+
+
+def record_limit(opts: ReadOptions) -> int:
+    """The most raw bytes of one record a reader holds (see the module's docstring): ``RECORD_SLACK`` times
+    ``max_doc_bytes``, at most ``MAX_RECORD_BYTES``, at least one byte."""
+    return max(1, min(RECORD_SLACK * opts.max_doc_bytes, MAX_RECORD_BYTES))
+
+
+def text_limit(opts: ReadOptions) -> int:
+    """The most characters of one text a reader that sees the text itself while parsing (an XML dump) holds:
+    ``max_doc_bytes`` (a longer text is longer in UTF-8 bytes too, so the executor would reject it), at most
+    ``MAX_RECORD_BYTES``."""
+    return max(1, min(opts.max_doc_bytes, MAX_RECORD_BYTES))
+
+
+def too_long_error(what: str, size: int, limit: int, finished: bool = True) -> str:
+    """The one-line error of a ``too_long`` record: ``what`` names it (``line 7``, ``page 'Foo' at line 12``)."""
+    size_text = f"{size:,} bytes" if finished else f"more than {size:,} bytes"
+    return f"{what}: {size_text}, over the limit of {limit:,} bytes of one record (limits: max_doc_bytes); not read"
 
 
 @dataclass
@@ -73,8 +115,10 @@ class Quarantine:
     rows: list[dict] = field(default_factory=list)
 
     def add(self, kind: str, error: str, raw: bytes | memoryview | None, line: int | None = None,
-            row: int | None = None) -> None:
-        """Record one malformed record: ``kind`` is a stable label for counting, ``error`` the details."""
+            row: int | None = None, size: int | None = None) -> None:
+        """Record one malformed record: ``kind`` is a stable label for counting, ``error`` the details, ``raw``
+        its bytes (the first ``RAW_KEEP_BYTES`` are kept) and ``size`` its full size where ``raw`` is only its
+        beginning (a record too long to be read whole)."""
         self.rows.append(
             {
                 "source": self.source,
@@ -84,7 +128,7 @@ class Quarantine:
                 "kind": kind,
                 "error": error,
                 "raw": None if raw is None else bytes(raw[:RAW_KEEP_BYTES]),
-                "raw_bytes": 0 if raw is None else len(raw),
+                "raw_bytes": size if size is not None else 0 if raw is None else len(raw),
             }
         )
 

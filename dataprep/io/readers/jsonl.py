@@ -4,6 +4,11 @@ line, its text field as text, its id field as id (else ``source/file:line``), th
 Blocks are parsed vectorized by ``pyarrow.json``; only a block that holds a bad line is re-read line by line to
 find and quarantine exactly that line, so memory stays bounded by the block size whatever the file size.
 Reading (decompressing, or paging in from a memory map), scanning and parsing run as a pipeline of threads.
+
+A line longer than :func:`record_limit <dataprep.io.readers.base.record_limit>` (a few times the recipe's
+``max_doc_bytes``) is never held whole nor parsed: the blocks stop at it, it is read on to its newline without
+being kept (streaming, plain or compressed), and it is quarantined as ``too_long`` with its line number, first
+bytes and size; every other line is read with its own line number.
 """
 
 from __future__ import annotations
@@ -16,9 +21,21 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.json as pajson
 
-from dataprep.io.readers.base import Chunk, Format, Quarantine, ReadOptions, docs_from_table, empty_docs, register
+from dataprep.io.readers.base import (
+    RAW_KEEP_BYTES,
+    TOO_LONG,
+    Chunk,
+    Format,
+    Quarantine,
+    ReadOptions,
+    docs_from_table,
+    empty_docs,
+    record_limit,
+    register,
+    too_long_error,
+)
 from dataprep.io.readers.scan import blank_lines, line_bounds, scan_lines
-from dataprep.io.readers.streams import iter_byte_chunks, mapped_chunks, prefetch, split_compression
+from dataprep.io.readers.streams import TooLong, iter_byte_chunks, mapped_chunks, prefetch, split_compression
 from dataprep.schema import DOC_SCHEMA
 
 #: bytes of a JSONL block's first lines parsed to learn which fields to keep as text (not timestamps)
@@ -28,8 +45,9 @@ Scan = tuple[int, int, bool, int]
 #: what :func:`_parsed` learns of a block: its scan and pyarrow's table (None when the block must be read line
 #: by line)
 Parsed = tuple[Scan, "pa.Table | None"]
-#: a block as the pipeline passes it on: (first line, bytes, stream error) as :func:`iter_byte_chunks` yields it
-Block = tuple[int, bytes | memoryview, str | None]
+#: a block as the pipeline passes it on: (first line, bytes, stream error or too-long line) as
+#: :func:`iter_byte_chunks` yields it
+Block = tuple[int, bytes | memoryview, "str | TooLong | None"]
 
 
 def _untimestamp(t: pa.DataType) -> pa.DataType:
@@ -75,21 +93,29 @@ def read_jsonl(path: Path, rel: str, opts: ReadOptions) -> Iterator[Chunk]:
     text_fields: dict[str, pa.DataType] = {}
     first_line = opts.first_line
     compressed = split_compression(path)[1] is not None
+    limit = record_limit(opts)
     if not compressed:
-        chunks = mapped_chunks(path, opts.chunk_bytes, opts.byte_range)
+        chunks = mapped_chunks(path, opts.chunk_bytes, opts.byte_range, max_record=limit)
     else:
-        chunks = iter_byte_chunks(path, opts.chunk_bytes, count_lines=False, byte_range=opts.byte_range)
+        chunks = iter_byte_chunks(path, opts.chunk_bytes, count_lines=False, byte_range=opts.byte_range,
+                                  max_record=limit)
     # a pipeline of threads (all of this releases the GIL): one reads blocks (decompressing, or paging them in
     # from the map), scans them and checks their UTF-8; one parses them; this one makes documents of them. A
     # file of one block has nothing to overlap: it is read in this thread (starting threads costs more).
-    stream = _parsed(_scanned(chunks), text_fields)
+    stream = _parsed(_scanned(chunks, limit), text_fields)
     try:
         size = (opts.byte_range[1] - opts.byte_range[0]) if opts.byte_range else path.stat().st_size
     except OSError:
         size = 0  # the reader reports it
     if size * (4 if compressed else 1) > opts.chunk_bytes:
-        stream = prefetch(_parsed(prefetch(_scanned(chunks)), text_fields))
+        stream = prefetch(_parsed(prefetch(_scanned(chunks, limit)), text_fields))
     for _, chunk, error, parsed in stream:
+        if isinstance(error, TooLong):
+            q.add(TOO_LONG, too_long_error(f"line {first_line}", error.size, limit, error.finished), chunk,
+                  line=first_line, size=error.size)
+            first_line += 1
+            yield Chunk(empty_docs(), q.take(), lines=1)
+            continue
         if error is not None:
             q.add("corrupt_stream", f"{error} (after line {first_line - 1})", None, line=first_line)
             yield Chunk(empty_docs(), q.take())
@@ -100,26 +126,61 @@ def read_jsonl(path: Path, rel: str, opts: ReadOptions) -> Iterator[Chunk]:
         yield result
 
 
-def _scanned(chunks: Iterator[Block]) -> Iterator[tuple[int, bytes | memoryview, str | None, Scan | None]]:
+def _long_lines_cut(item: Block, limit: int) -> Iterator[Block]:
+    """A block whose longest line is over ``limit`` bytes, as the pieces around each such line (views, not
+    copies) and a :class:`TooLong` item for each. The streams already give a line that runs past a block that
+    way; this cuts out those within one."""
+    line, chunk, _ = item
+    starts, ends = line_bounds(chunk)
+    view = memoryview(chunk)
+    pos = 0
+    for i in np.flatnonzero(ends - starts > limit).tolist():
+        s, e = int(starts[i]), int(ends[i])
+        if s > pos:
+            yield line, view[pos:s], None
+        yield line, bytes(view[s: s + RAW_KEEP_BYTES]), TooLong(e - s, 1)
+        pos = e + 1
+    if pos < len(chunk):
+        yield line, view[pos:], None
+
+
+def _scanned(chunks: Iterator[Block], limit: int
+             ) -> Iterator[tuple[int, bytes | memoryview, str | TooLong | None, Scan | None]]:
     """Blocks with their :func:`scan_lines` result; ``objects`` is cleared where the block is not valid UTF-8,
     so that only blocks pyarrow may parse keep it. pyarrow.json crashes the process on a top-level scalar line
-    such as ``null`` (pyarrow 26): only blocks of ``{...}`` lines reach it."""
-    for line, chunk, error in chunks:
+    such as ``null`` (pyarrow 26): only blocks of ``{...}`` lines reach it. A line longer than ``limit`` is cut
+    out of its block as a :class:`TooLong` item (:func:`_long_lines_cut`)."""
+    for item in chunks:
+        line, chunk, error = item
         if error is not None:
             yield line, chunk, error, None
             continue
-        n_lines, n_blank, objects, max_len = scan_lines(chunk)
-        objects = objects and n_blank < n_lines
-        if objects:
-            try:
-                _validate_utf8(chunk)
-            except pa.ArrowInvalid:
-                objects = False
-        yield line, chunk, None, (n_lines, n_blank, objects, max_len)
+        scan = scan_lines(chunk)
+        if scan[3] > limit:
+            for piece in _long_lines_cut(item, limit):
+                if piece[2] is not None:
+                    yield *piece, None
+                else:
+                    yield piece[0], piece[1], None, _checked(piece[1], scan_lines(piece[1]))
+            continue
+        yield line, chunk, None, _checked(chunk, scan)
 
 
-def _parsed(scanned: Iterator[tuple[int, bytes | memoryview, str | None, Scan | None]],
-            text_fields: dict[str, pa.DataType]) -> Iterator[tuple[int, bytes | memoryview, str | None, Parsed | None]]:
+def _checked(chunk: bytes | memoryview, scan: Scan) -> Scan:
+    """``scan`` with ``objects`` cleared unless every line is an object and the block is valid UTF-8."""
+    n_lines, n_blank, objects, max_len = scan
+    objects = objects and n_blank < n_lines
+    if objects:
+        try:
+            _validate_utf8(chunk)
+        except pa.ArrowInvalid:
+            objects = False
+    return n_lines, n_blank, objects, max_len
+
+
+def _parsed(scanned: Iterator[tuple[int, bytes | memoryview, str | TooLong | None, Scan | None]],
+            text_fields: dict[str, pa.DataType]
+            ) -> Iterator[tuple[int, bytes | memoryview, str | TooLong | None, Parsed | None]]:
     """Scanned blocks with pyarrow's parse of those that may take it (None: read the block line by line)."""
     for line, chunk, error, scan in scanned:
         if error is not None:

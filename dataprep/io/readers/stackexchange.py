@@ -11,12 +11,23 @@ missing and other post types (tag wikis...) are documents too, with ``meta.post_
 A ``Posts.xml`` member of a ``.7z`` whose name is absolute or has a ``..`` component, or that is a link, is
 refused (``unsafe_path``, :mod:`.safety`): the reader reads only a regular file it extracted under its own
 temporary folder.
+
+Memory is bounded by settings, whatever the dump. The dump writes one ``<row/>`` per line: a line longer than
+:func:`record_limit <dataprep.io.readers.base.record_limit>` (a few times ``max_doc_bytes``) never reaches the
+XML parser (which holds a whole tag): it is read on to its end unkept and quarantined as ``too_long`` with its
+line and post id, and the parser sees an empty line in its place; a post whose body is longer than
+``max_doc_bytes`` characters is quarantined the same way, not spilled. A tag spread over many lines that grows
+past the limit (no real dump has one) ends the file (``too_long``). Spill files are cut by bytes as well as
+rows. The scratch folder is ``dataprep-se-<pid>-*`` in the system's temporary folder, removed at the end;
+one left behind by a killed process (its pid no longer running) is removed by the next reader that starts.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
+import os
 import re
 import shutil
 import tempfile
@@ -29,16 +40,22 @@ import pyarrow as pa
 
 from dataprep.io.readers.base import (
     BATCH_DOCS,
+    RAW_KEEP_BYTES,
+    TOO_LONG,
     Chunk,
     Format,
     Option,
     Quarantine,
     ReadOptions,
     int_or_none,
+    record_limit,
     register,
+    text_limit,
+    too_long_error,
 )
 from dataprep.io.readers.safety import UNSAFE, entry_problem, member_name_problem
-from dataprep.io.readers.streams import ByteStream, open_stream
+from dataprep.io.readers.scan import line_bounds
+from dataprep.io.readers.streams import TooLong, iter_byte_chunks
 from dataprep.schema import DOC_SCHEMA
 
 POST_TYPES = {"1": "question", "2": "answer", "3": "orphaned_tag_wiki", "4": "tag_wiki_excerpt", "5": "tag_wiki",
@@ -47,35 +64,94 @@ POST_SCHEMA = pa.schema([("id", pa.int64()), ("type", pa.string()), ("parent", p
                          ("accepted", pa.int64()), ("date", pa.string()), ("title", pa.string()),
                          ("tags", pa.string()), ("body", pa.large_string()), ("line", pa.int64())])
 SPILL_ROWS = 50_000
+#: a spill file is also cut once its bodies hold this many characters (a few posts may be megabytes each)
+SPILL_CHARS = 64 << 20
+#: bytes of Posts.xml read (decompressed) and handed to the parser at a time (less when the record limit is)
+READ_BYTES = 1 << 20
+#: the prefix of the scratch folders: ``dataprep-se-<pid>-<random>``
+SCRATCH_PREFIX = "dataprep-se-"
+_ID_RE = re.compile(rb'\sId="(\d+)"')
 
 
-def _xml_rows(stream: ByteStream) -> Iterator[tuple[int, dict[str, str]]]:
-    """(line, attributes) of each ``<row .../>`` element, parsed incrementally by expat."""
+class _TagTooLong(Exception):
+    """The parser has gone more than the record limit without a row: one tag spread over that many lines."""
+
+    def __init__(self, line: int) -> None:
+        super().__init__(line)
+        self.line = line
+
+
+def _bounded_lines(path: Path, limit: int, q: Quarantine) -> Iterator[bytes]:
+    """The bytes of ``path`` (decompressed) for the parser, with each line longer than ``limit`` replaced by an
+    empty one (so the parser's line numbers stay right) and quarantined as ``too_long`` with its line and post
+    id; a stream that cannot be read raises OSError after the bytes read before the damage."""
+    for line, data, error in iter_byte_chunks(path, min(READ_BYTES, limit), max_record=limit):
+        if isinstance(error, TooLong):
+            _too_long_line(q, line, data, error.size, limit, error.finished)
+            if error.newlines:
+                yield b"\n" * error.newlines
+            continue
+        if error is not None:
+            raise OSError(f"{error} (after line {line - 1})")
+        if len(data) > limit:  # a block may still hold a line over the limit (the reads are smaller)
+            starts, ends = line_bounds(data)
+            long = ends - starts > limit
+            if long.any():
+                pieces, pos = [], 0
+                for i in long.nonzero()[0].tolist():
+                    s, e = int(starts[i]), int(ends[i])
+                    _too_long_line(q, line + data.count(b"\n", 0, s), data[s: s + RAW_KEEP_BYTES], e - s, limit)
+                    pieces.append(data[pos:s])
+                    pos = e
+                pieces.append(data[pos:])
+                data = b"".join(pieces)
+        yield data
+
+
+def _too_long_line(q: Quarantine, line: int, head: bytes, size: int, limit: int, finished: bool = True) -> None:
+    m = _ID_RE.search(head)
+    what = f"line {line}" + (f" (post Id {m.group(1).decode()})" if m else "")
+    q.add(TOO_LONG, too_long_error(what, size, limit, finished), head, line=line, size=size)
+
+
+def _xml_rows(pieces: Iterator[bytes], limit: int) -> Iterator[tuple[int, dict[str, str]]]:
+    """(line, attributes) of each ``<row .../>`` element, parsed incrementally by expat from ``pieces``; the
+    parser going more than ``limit`` bytes without an element raises :class:`_TagTooLong`."""
     parser = expat.ParserCreate()
     rows: list[tuple[int, dict[str, str]]] = []
+    starts = [0]
 
     def start(name: str, attrs: dict[str, str]) -> None:
+        starts[0] += 1
         if name == "row":
             rows.append((parser.CurrentLineNumber, attrs))
 
     parser.StartElementHandler = start
-    while True:
-        data = stream.read(1 << 20)
+    quiet = 0
+    for data in itertools.chain(pieces, [b""]):
+        before = starts[0]
         try:
             parser.Parse(data, not data)
         finally:  # rows parsed before a syntax error are still documents
             yield from rows
             rows.clear()
-        if not data:
-            break
+        quiet = 0 if starts[0] != before else quiet + len(data)
+        if quiet > limit:
+            raise _TagTooLong(parser.CurrentLineNumber)
 
 
-def _spill_posts(path: Path, tmp: Path, q: Quarantine) -> tuple[list[Path], int, int]:
-    """Pass 1: Posts.xml rows to Arrow files of SPILL_ROWS rows. Returns the files, the largest question id and
-    the body bytes."""
+def _row_head(row: dict[str, str]) -> bytes:
+    """A row's attributes as JSON, each value cut to ``RAW_KEEP_BYTES`` characters (never the whole body)."""
+    return json.dumps({k: v[:RAW_KEEP_BYTES] for k, v in row.items()}).encode()[:RAW_KEEP_BYTES]
+
+
+def _spill_posts(path: Path, tmp: Path, q: Quarantine, opts: ReadOptions) -> tuple[list[Path], int, int]:
+    """Pass 1: Posts.xml rows to Arrow files of SPILL_ROWS rows (or SPILL_CHARS characters of bodies). Returns
+    the files, the largest question id and the body bytes."""
     files: list[Path] = []
     cols: dict[str, list] = {f.name: [] for f in POST_SCHEMA}
-    max_id, body_bytes = 0, 0
+    max_id, body_bytes, held = 0, 0, 0
+    limit, body_limit = record_limit(opts), text_limit(opts)
 
     def flush() -> None:
         if cols["id"]:
@@ -87,32 +163,69 @@ def _spill_posts(path: Path, tmp: Path, q: Quarantine) -> tuple[list[Path], int,
                 v.clear()
 
     try:
-        for line, row in _xml_rows(open_stream(path)):
+        for line, row in _xml_rows(_bounded_lines(path, limit, q), limit):
             pid, body = int_or_none(row.get("Id")), row.get("Body")
             if pid is None:
-                q.add("bad_row", f"line {line}: a row without a numeric Id", json.dumps(row).encode()[:4096],
-                      line=line)
+                q.add("bad_row", f"line {line}: a row without a numeric Id", _row_head(row), line=line)
+                continue
+            body = body or ""
+            if len(body) > body_limit:
+                size = len(body.encode("utf-8", "surrogatepass"))
+                q.add(TOO_LONG, f"line {line} (post Id {pid}): a body of {size:,} bytes, over the limit of "
+                                f"{body_limit:,} characters of one document (limits: max_doc_bytes); not read",
+                      body[:RAW_KEEP_BYTES].encode("utf-8", "surrogatepass"), line=line, size=size)
                 continue
             kind = POST_TYPES.get(row.get("PostTypeId", ""), f"type_{row.get('PostTypeId')}")
             if kind == "question":
                 max_id = max(max_id, pid)
-            body = body or ""
             body_bytes += len(body)
+            held += len(body)
             for key, value in (("id", pid), ("type", kind), ("parent", int_or_none(row.get("ParentId"))),
                                ("score", int_or_none(row.get("Score")) or 0),
                                ("accepted", int_or_none(row.get("AcceptedAnswerId"))),
                                ("date", row.get("CreationDate")), ("title", row.get("Title")),
                                ("tags", row.get("Tags")), ("body", body), ("line", line)):
                 cols[key].append(value)
-            if len(cols["id"]) >= SPILL_ROWS:
+            if len(cols["id"]) >= SPILL_ROWS or held >= SPILL_CHARS:
                 flush()
+                held = 0
     except expat.ExpatError as exc:
         q.add("xml_error", f"malformed XML at line {exc.lineno}, column {exc.offset}: {expat.errors.messages[exc.code]}"
                            "; the rest of the file is not read", None, line=exc.lineno)
     except OSError as exc:
         q.add("corrupt_stream", f"unreadable stream: {exc}", None)
+    except _TagTooLong as exc:
+        q.add(TOO_LONG, f"line {exc.line}: a tag spread over lines, of more than {limit:,} bytes (limits: "
+                        "max_doc_bytes); the rest of the file is not read", None, line=exc.line)
     flush()
     return files, max_id, body_bytes
+
+
+def scratch_folder() -> Path:
+    """A new scratch folder ``dataprep-se-<pid>-*`` in the system's temporary folder, after removing those left
+    by processes that are no longer running (a reader killed before it could remove its own)."""
+    base = Path(tempfile.gettempdir())
+    try:
+        entries = list(base.glob(f"{SCRATCH_PREFIX}*"))
+    except OSError:
+        entries = []
+    for entry in entries:
+        m = re.fullmatch(rf"{SCRATCH_PREFIX}(\d+)-.*", entry.name)
+        if m and int(m.group(1)) != os.getpid() and not _running(int(m.group(1))) and entry.is_dir() \
+                and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-", dir=base))
+
+
+def _running(pid: int) -> bool:
+    """Whether a process ``pid`` exists (one of another user's counts: it is never cleaned up after)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True
+    return True
 
 
 def _tags(expr: pl.Expr) -> pl.Expr:
@@ -129,14 +242,14 @@ def read_stackexchange(path: Path, rel: str, opts: ReadOptions) -> Iterator[Chun
     default_site = re.sub(r"(?i)(-posts)?\.7z$", "", path.name) if archive else path.parent.name
     site = options.get("site") or default_site or opts.source
     budget = int(options.get("memory_mb", 512)) << 20
-    tmp = Path(tempfile.mkdtemp(prefix="dataprep-se-"))
+    tmp = scratch_folder()
     try:
         if archive:
             path = _posts_from_7z(path, tmp, q)
             if path is None:
                 yield Chunk(DOC_SCHEMA.empty_table(), q.take())
                 return
-        files, max_id, body_bytes = _spill_posts(path, tmp, q)
+        files, max_id, body_bytes = _spill_posts(path, tmp, q, opts)
         if not files:
             yield Chunk(DOC_SCHEMA.empty_table(), q.take())
             return

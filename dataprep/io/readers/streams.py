@@ -4,6 +4,12 @@ cut at a delimiter, blocks of uncompressed files as views of a memory map, and a
 
 A damaged stream never raises out of these blocks: the bytes read before the damage come first, then one item
 carries the error, for the reader to quarantine.
+
+Memory is bounded by settings, not by the input: given ``max_record``, a record (the bytes between two
+delimiters) that grows past it is not buffered but read on, unkept, to its end, and comes as one item whose
+error is a :class:`TooLong` (its first bytes and its size) for the reader to quarantine; the blocks around it
+are as usual. A record shorter than the block size may still come inside a block: readers check those (the
+scan that finds a block's lines finds its longest).
 """
 
 from __future__ import annotations
@@ -13,12 +19,17 @@ import os
 import queue
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
 import pyarrow as pa
 
-from dataprep.io.readers.base import DEFAULT_CHUNK_BYTES
+from dataprep.io.readers.base import DEFAULT_CHUNK_BYTES, RAW_KEEP_BYTES
+
+#: bytes of a memory map searched at a time for the end of a record too long to keep: the pages searched are
+#: dropped from the process (``MADV_DONTNEED``) as the search goes, so the resident size stays bounded
+FIND_WINDOW = 64 << 20
 
 try:  # ISA-L's gzip (the 'fast' extra); pyarrow's zlib reads gzip otherwise
     from isal import igzip as _igzip
@@ -66,6 +77,22 @@ class GzipStream:
         self.close()
 
 
+@dataclass(frozen=True)
+class TooLong:
+    """In the error place of a block item: the record that starts here was longer than ``max_record`` and was
+    read to its end without being kept. The item's bytes are its first ``RAW_KEEP_BYTES``; ``size`` is its
+    length (delimiter excluded; with ``finished`` false the stream ended, or broke, inside it); ``newlines`` the
+    newline bytes it and its delimiter held (for readers that count lines)."""
+
+    size: int
+    newlines: int = 0
+    finished: bool = True
+
+
+#: an item of :func:`iter_byte_chunks` and :func:`mapped_chunks`: (first line, bytes, error or TooLong)
+BlockItem = tuple[int, bytes | memoryview, "str | TooLong | None"]
+
+
 #: a decompressed binary stream of a file (``read``, ``close``, a context manager)
 ByteStream = GzipStream | pa.NativeFile
 
@@ -80,18 +107,24 @@ def open_stream(path: Path) -> ByteStream:
 
 def iter_byte_chunks(
     path: Path, chunk_bytes: int, delimiter: bytes = b"\n", count_lines: bool = True,
-    byte_range: tuple[int, int] | None = None,
-) -> Iterator[tuple[int, bytes, str | None]]:
+    byte_range: tuple[int, int] | None = None, max_record: int | None = None,
+) -> Iterator[BlockItem]:
     """Yield (first line number, bytes, error) cut at ``delimiter``; a stream error ends with its message.
 
     On a truncated or corrupt compressed stream the bytes read so far are still yielded (their last line is
     usually cut short and gets quarantined as malformed), then a final item carries the error. With
     ``count_lines`` off the line numbers are 0: a caller that scans newlines anyway counts them itself.
+    With ``max_record``, a record that grows past it while waiting for its delimiter comes as a
+    :class:`TooLong` item instead (module docstring); memory stays below ``chunk_bytes + max_record``.
     """
     line_no = 1
     pending: list[bytes] = []
     pending_len = 0
     error = None
+    skip: list[int] | None = None  # [size, newlines] of a too-long record being read past
+    skip_head = b""
+    overlap = b""  # the last bytes of a skipped record: its delimiter may begin there
+    dlen = len(delimiter)
     try:
         stream = open_stream(path)
         remaining = None
@@ -114,17 +147,52 @@ def iter_byte_chunks(
                 break
             if not data:
                 break
+            if skip is not None:  # inside a record too long to keep: look for its end
+                buf = overlap + data if overlap else data
+                idx = buf.find(delimiter)
+                if idx < 0:
+                    skip[0] += len(data)
+                    skip[1] += data.count(b"\n") if count_lines else 0
+                    overlap = buf[-(dlen - 1):] if dlen > 1 else b""
+                    continue
+                end = idx - len(overlap) + dlen  # the record's delimiter ends here in ``data``
+                skip[0] += idx - len(overlap)
+                skip[1] += data.count(b"\n", 0, end) if count_lines else 0
+                yield line_no, skip_head, TooLong(skip[0], skip[1])
+                line_no += skip[1]
+                skip, overlap = None, b""
+                data = data[end:]
+                if not data:
+                    continue
             cut = data.rfind(delimiter)
             if cut < 0:
                 pending.append(data)
                 pending_len += len(data)
+                if max_record is not None and pending_len > max_record:
+                    held = b"".join(pending)
+                    pending, pending_len = [], 0
+                    idx = held.rfind(delimiter)  # a delimiter cut in two by the reads
+                    if idx >= 0:
+                        head, held = held[: idx + dlen], held[idx + dlen:]
+                        yield line_no, head, None
+                        if count_lines:
+                            line_no += head.count(b"\n")
+                        if len(held) <= max_record:
+                            pending, pending_len = [held], len(held)
+                            continue
+                    skip = [len(held), held.count(b"\n") if count_lines else 0]
+                    skip_head = held[:RAW_KEEP_BYTES]
+                    overlap = held[-(dlen - 1):] if dlen > 1 else b""
                 continue
-            head = b"".join([*pending, data[: cut + len(delimiter)]])
-            rest = data[cut + len(delimiter):]
+            head = b"".join([*pending, data[: cut + dlen]])
+            rest = data[cut + dlen:]
             pending, pending_len = ([rest], len(rest)) if rest else ([], 0)
             yield line_no, head, None
             if count_lines:
                 line_no += head.count(b"\n")
+    if skip is not None:
+        yield line_no, skip_head, TooLong(skip[0], skip[1], finished=error is None)
+        line_no += skip[1] + 1
     tail = b"".join(pending)
     if tail:
         yield line_no, tail, None
@@ -133,12 +201,33 @@ def iter_byte_chunks(
         yield line_no, b"", error
 
 
-def mapped_chunks(path: Path, chunk_bytes: int, byte_range: tuple[int, int] | None
-                  ) -> Iterator[tuple[int, memoryview, str | None]]:
+def _find_newline(mm: mmap.mmap, start: int, end: int, drop_from: int | None) -> int:
+    """The offset of the first newline in ``mm[start:end]`` (``end`` when none), searched ``FIND_WINDOW`` bytes
+    at a time; with ``drop_from``, the searched pages at or past it are dropped from the process's resident
+    memory as the search goes (their contents stay in the file: a later read faults them back in)."""
+    pos = start
+    while pos < end:
+        stop = min(end, pos + FIND_WINDOW)
+        nl = mm.find(b"\n", pos, stop)
+        if nl >= 0:
+            return nl
+        if drop_from is not None and hasattr(mm, "madvise"):
+            lo = -(-max(drop_from, pos) // mmap.PAGESIZE) * mmap.PAGESIZE
+            hi = stop // mmap.PAGESIZE * mmap.PAGESIZE
+            if hi > lo:
+                mm.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
+        pos = stop
+    return end
+
+
+def mapped_chunks(path: Path, chunk_bytes: int, byte_range: tuple[int, int] | None,
+                  max_record: int | None = None) -> Iterator[BlockItem]:
     """Blocks of an uncompressed file cut after a newline, as views of a memory map: no copy out of the page
     cache (the kernel reads ahead). Same items as :func:`iter_byte_chunks`. Blocks are of about equal size,
-    at most ``chunk_bytes`` (no small last block that would leave the parser's threads waiting). The map is
-    released when the last view of it is (a consumer may still hold the last block)."""
+    at most ``chunk_bytes`` (no small last block that would leave the parser's threads waiting), except that a
+    line running over a cut lengthens its block; with ``max_record``, such a line longer than it comes as a
+    :class:`TooLong` item instead, its pages searched for its end a window at a time and dropped from resident
+    memory. The map is released when the last view of it is (a consumer may still hold the last block)."""
     try:
         with open(path, "rb") as fh:
             size = os.fstat(fh.fileno()).st_size
@@ -154,10 +243,24 @@ def mapped_chunks(path: Path, chunk_bytes: int, byte_range: tuple[int, int] | No
     n_blocks = -(-(end - start) // chunk_bytes)
     pos = start
     for k in range(1, n_blocks + 1):
+        if pos >= end:
+            break
         stop = end
+        cut = start + (end - start) * k // n_blocks - 1
+        if k < n_blocks and cut < pos:
+            continue  # a long line already took this block's cut
         if k < n_blocks:  # after the first newline at or past the k-th equal cut (a long line runs over)
-            nl = mm.find(b"\n", max(pos, start + (end - start) * k // n_blocks - 1), end)
-            stop = nl + 1 if nl >= 0 else end
+            cut = max(pos, cut)
+            first = mm.rfind(b"\n", pos, cut) + 1 if cut > pos else pos
+            first = max(first, pos)  # the line running over the cut starts here
+            nl = _find_newline(mm, cut, end, first + max_record if max_record is not None else None)
+            if max_record is not None and nl - first > max_record:
+                if first > pos:
+                    yield 0, view[pos:first], None
+                yield 0, bytes(view[first: first + RAW_KEEP_BYTES]), TooLong(nl - first, 1, finished=nl < end)
+                pos = min(nl + 1, end)
+                continue
+            stop = nl + 1 if nl < end else end
         if stop > pos:
             yield 0, view[pos:stop], None
         pos = stop
