@@ -9,11 +9,28 @@ character, IPv6 needs a digit and either eight groups or one ``::``. Version str
 ``tests/filters/test_filters.py`` lists the look-alikes. Candidates are found and validated vectorized
 (polars); the final replacement of validated checksum matches is a string replace on the few documents that
 have one.
+
+Only addresses that can point at a person are redacted. An IP address is redacted when the standard
+library's :mod:`ipaddress` says it is globally routable (``is_global``) and it is not multicast; private
+(RFC 1918, ``fc00::/7``), loopback, link-local, shared (``100.64.0.0/10``), documentation (``192.0.2.0/24``,
+``2001:db8::/32``), reserved and unspecified addresses stay, as do the public DNS resolvers StarCoder keeps
+(``PUBLIC_RESOLVERS``): they are configuration examples on technical pages, not personal data. This is
+datatrove's rule (``PIIFormatter(only_remove_public_ips=True)``: ``ipaddress.ip_address(ip).is_global``) and
+StarCoder's (bigcode-dataset ``pii/pii_redaction.py``: skip ``is_private`` and popular DNS servers). The
+stdlib's special-purpose tables follow the IANA registries (RFC 6890) and are the same for every worker of a
+run; Python releases have refined them (3.12.4 and 3.13 moved a few rarely seen ranges), so pin Python for
+byte-identical output across machines.
+
+E-mail local parts are RFC 5322 dot-atoms over letters, digits and ``_%+-``: an address may start with ``_``
+(``_admin@example.org``), and a leading, trailing or doubled dot is not part of one (``.a@x.org`` redacts
+``a@x.org``, as datatrove's test expects). ``tests/peers/pii_datatrove.json`` holds datatrove's cases.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
+import re
 
 import polars as pl
 
@@ -22,8 +39,9 @@ from dataprep.step import Step
 
 # Rust regex has no look-around: boundaries are groups 1 and 3 around the match (group 2), put back on replace
 PATTERNS: dict[str, str] = {
-    "EMAIL": (r"[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)*"
-              r"\.[A-Za-z]{2,24}\b"),
+    # local part: a dot-atom over letters, digits and "_%+-" (so "_" may open it); domain: labels, a letter TLD
+    "EMAIL": (r"[A-Za-z0-9_%+-]+(?:\.[A-Za-z0-9_%+-]+)*@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+              r"(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}\b"),
     "IP_ADDRESS": (r"(^|[^\w.])((?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3})"
                    r"($|[^\w.]|\.(?:$|\s))"),
     "PHONE": (r"(^|[^\w+.-])((?:\+\d{1,3}[ .-]?)?(?:\(\d{2,4}\)[ .-]?|\d{2,4}[ .-])\d{3,4}[ .-]\d{3,4}"
@@ -36,6 +54,11 @@ _IPV6_RE = (r"(?i)(^|[^\w:])((?:[0-9a-f]{1,4}:){7}[0-9a-f]{1,4}|(?:[0-9a-f]{1,4}
 _CN_ID_RE = (r"(^|[^\w])([1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx])($|[^\w])")
 _CARD_RE = (r"(^|[^\w.-])((?:4\d{3}|5[1-5]\d{2}|2[2-7]\d{2}|3[47]\d{2}|35\d{2}|6011|65\d{2}|62\d{2})"
             r"(?:[ -]?\d{4}){2}[ -]?\d{1,4}(?:[ -]?\d{1,3})?)($|[^\w.-]|\.(?:$|\s))")
+#: public DNS resolvers StarCoder leaves in clear (bigcode-dataset ``pii/pii_redaction.py``, POPULAR_DNS_SERVERS:
+#: Google, Cloudflare, Alternate DNS, Quad9, OpenDNS, Comodo, AdGuard): service addresses, not personal data
+PUBLIC_RESOLVERS = frozenset({
+    "8.8.8.8", "8.8.4.4", "1.1.1.1", "1.0.0.1", "76.76.19.19", "76.223.122.150", "9.9.9.9", "149.112.112.112",
+    "208.67.222.222", "208.67.220.220", "8.26.56.26", "8.20.247.20", "94.140.14.14", "94.140.15.15"})
 TYPES = ("EMAIL", "IP_ADDRESS", "PHONE", "ID_NUMBER", "CARD_NUMBER")
 _CN_ID_WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
 _CN_ID_CHECK = "10X98765432"
@@ -64,6 +87,25 @@ def cn_id_valid(expr: pl.Expr) -> pl.Expr:
     return expected == expr.str.slice(17, 1).str.to_uppercase()
 
 
+def personal_ip(address: str) -> bool:
+    """Whether an IP address may point at a person: valid, globally routable (:mod:`ipaddress`'s
+    ``is_global``), not multicast and not one of ``PUBLIC_RESOLVERS``."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return ip.is_global and not ip.is_multicast and address not in PUBLIC_RESOLVERS
+
+
+def _personal(found: pl.DataFrame) -> pl.DataFrame:
+    """The candidate rows (``doc``, ``m``) whose address :func:`personal_ip` redacts; each distinct address of
+    the batch is checked once."""
+    if not found.height:
+        return found
+    keep = [m for m in found.get_column("m").unique().sort().to_list() if personal_ip(m)]
+    return found.filter(pl.col("m").is_in(pl.Series(keep, dtype=pl.String).implode()))
+
+
 def _validated(df: pl.DataFrame, regex: str, check: pl.Expr) -> pl.DataFrame:
     """(doc, match) of every candidate of ``regex`` (group 2) in ``df.text`` that passes ``check`` (on ``m``)."""
     cands = (
@@ -83,7 +125,9 @@ class PIIRedactor(Step):
     Sources: the patterns follow BigScience's PII pipeline for ROOTS (Laurençon et al. 2022, appendix: e-mail
     and IP regexes, with version-number exclusions) and StarCoder's (Li et al. 2023, section 4: e-mails,
     IP addresses); the card check is Luhn (ISO/IEC 7812-1) on issuer prefixes; the identity number check is
-    GB 11643-1999. Adds ``pii_count``; counters per type.
+    GB 11643-1999. IP addresses that are private, loopback, link-local, documentation, reserved, multicast or
+    public DNS resolvers stay in clear (datatrove's and StarCoder's rule, see the module docstring). Adds
+    ``pii_count``; counters per type.
     """
 
     name = "pii"
@@ -110,7 +154,11 @@ class PIIRedactor(Step):
             texts = frame.get_column("text").to_list()
             for doc, matches in found.group_by("doc").agg(pl.col("m").unique()).iter_rows():
                 for m in sorted(matches, key=len, reverse=True):
-                    texts[doc] = texts[doc].replace(m, token)
+                    if kind == "IP_ADDRESS":  # only where it stands alone: "172.16.5.40" holds "72.16.5.4"
+                        texts[doc] = re.sub(rf"(?<![\w.:]){re.escape(m)}(?![\w:]|\.\w)", lambda _: token,
+                                            texts[doc])
+                    else:
+                        texts[doc] = texts[doc].replace(m, token)
             return frame.with_columns(pl.Series("text", texts, pl.String))
 
         def regex_replace(frame: pl.DataFrame, kind: str, regex: str, groups: bool) -> pl.DataFrame:
@@ -131,11 +179,11 @@ class PIIRedactor(Step):
             v4 = _validated(out, PATTERNS["IP_ADDRESS"], pl.lit(True))
             versions = (out.select(pl.col("text").str.extract_all(_VERSION_IP_RE).alias("m")).with_row_index("doc")
                         .explode("m").drop_nulls("m").with_columns(pl.col("m").str.extract(_VERSION_IP_RE, 1)))
-            out = exact_replace(out, v4.join(versions, on=["doc", "m"], how="anti"), "IP_ADDRESS")
+            out = exact_replace(out, _personal(v4.join(versions, on=["doc", "m"], how="anti")), "IP_ADDRESS")
             v6 = _validated(out, _IPV6_RE, pl.col("m").str.contains(r"\d")
                             & (pl.col("m").str.contains("::", literal=True) | (pl.col("m").str.count_matches(":") == 7))
                             & (pl.col("m").str.count_matches("::") <= 1))
-            out = exact_replace(out, v6, "IP_ADDRESS", key="_IPV6")
+            out = exact_replace(out, _personal(v6), "IP_ADDRESS", key="_IPV6")
             counts["IP_ADDRESS"] = counts["IP_ADDRESS"] + counts.pop("_IPV6")
         if "PHONE" in self.types:
             out = regex_replace(out, "PHONE", PATTERNS["PHONE"], groups=True)

@@ -101,8 +101,8 @@ def test_perplexity_buckets_and_missing_models():
 
 PII_CASES = [
     ("write to john.doe@example.com today", "write to <EMAIL> today"),
-    ("server 192.168.1.10, done", "server <IP_ADDRESS>, done"),
-    ("addr 2001:db8::8a2e:370:7334 and fe80::1", "addr <IP_ADDRESS> and <IP_ADDRESS>"),
+    ("server 163.36.107.25, done", "server <IP_ADDRESS>, done"),
+    ("addr 2606:4700:4700::64 and 2a00:1450:4001:82a::200e", "addr <IP_ADDRESS> and <IP_ADDRESS>"),
     ("call +1 415-555-0132 now", "call <PHONE> now"),
     ("tel (415) 555-0199.", "tel <PHONE>."),
     ("手机 13812345678 联系", "手机 <PHONE> 联系"),
@@ -117,6 +117,8 @@ LOOK_ALIKES = [
     "pi is 3.14159 and e is 2.71828", "std::vector<int> and a::b", "ISBN 978-3-16-148410-0",
     "timestamp 1700000000000", "kernel 4.19.0-18-amd64", "price 1,234,567.89", "mac de:ad:be:ef:00:01",
     "ratio 16:9 at 10:30", "email-like foo@bar without tld", "order #20230115",
+    # not personal: private, loopback, documentation and link-local addresses stay (StarCoder, datatrove)
+    "server 192.168.1.10, done", "listen 127.0.0.1:8080", "addr 2001:db8::8a2e:370:7334 and fe80::1",
 ]
 
 
@@ -137,7 +139,7 @@ def test_pii_counts_and_arrow_face():
     df = pl.read_ndjson(ROOT / "sample_data" / "contacts" / "pages.jsonl")
     kept, rejected, counters = PIIRedactor().run_polars(df)
     assert rejected.height == 0 and kept.height == df.height
-    assert counters == {"email": 24, "ip_address": 16, "phone": 16, "id_number": 8, "card_number": 8}
+    assert counters == {"email": 24, "ip_address": 0, "phone": 16, "id_number": 8, "card_number": 8}
     table = PIIRedactor(types=["EMAIL"], placeholder="[{type}]")(df.to_arrow())
     assert isinstance(table, pa.Table) and "[EMAIL]" in "".join(table.column("text").to_pylist())
     with pytest.raises(ValueError):

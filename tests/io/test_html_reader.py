@@ -12,4 +12,4 @@ def test_html_files_one_document_each():
     docs, q = read(page, "html")
     assert docs.height == 1 and q.height == 0
     assert "Some quotes for new users" in docs["text"][0] and "Accept all cookies" not in docs["text"][0]
-    assert json.loads(docs["meta"][0]) == {"path": page.name}
+    assert json.loads(docs["meta"][0]) == {"path": page.name, "extractor": "trafilatura"}
