@@ -1,8 +1,9 @@
 """Helper of benchmarks/filter_speed.py, run inside a separate environment that has datatrove (never dataprep's own:
 datatrove pins xxhash<4). Reads documents from a JSONL file, times each datatrove filter on them, one thread,
-and prints JSON: seconds and the keep/drop decision (with reason) per document and filter.
+and prints JSON: wall and CPU seconds (``time.process_time``) and the keep/drop decision (with reason) per
+document and filter.
 
-    python _datatrove_filters.py DOCS.jsonl LID_MODEL
+    python _datatrove_filters.py DOCS.jsonl LID_MODEL [FILTER,FILTER...]
 """
 
 import json
@@ -35,16 +36,19 @@ def main() -> None:
         "fineweb_quality_dt_default": FineWebQualityFilter(),
         "language": language,
     }
+    if len(sys.argv) > 3:
+        filters = {k: v for k, v in filters.items() if k in sys.argv[3].split(",")}
     for f in filters.values():  # warm up: load tokenizers and models outside the timed loop
         f.filter(Document(text="Warm up the tokenizer. It is loaded lazily.", id="w"))
     out = {}
     for name, f in filters.items():
         decisions = []
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         for i, text in enumerate(texts):
             res = f.filter(Document(text=text, id=str(i)))
             decisions.append(None if res is True else (res[1] if isinstance(res, tuple) else "dropped"))
-        out[name] = {"seconds": time.perf_counter() - start, "decisions": decisions}
+        out[name] = {"seconds": time.perf_counter() - start, "cpu": time.process_time() - start_cpu,
+                     "decisions": decisions}
     print(json.dumps(out))
 
 

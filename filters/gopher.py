@@ -13,6 +13,7 @@ import dataclasses
 import numpy as np
 import polars as pl
 
+from dataprep.dedup.minhash.sketch import arrow_string_buffers
 from dataprep.registry import register
 from dataprep.step import Step
 from filters.text import (
@@ -146,6 +147,11 @@ def _greedy_duplicates(doc: np.ndarray, pos: np.ndarray, key: np.ndarray, chars:
     return total
 
 
+try:  # the compiled n-gram scan (setup.py, optional): the same numbers as the numpy code, much faster
+    from dataprep.dedup import _kernels
+except ImportError:  # pragma: no cover - no C compiler at install time
+    _kernels = None
+
 _SEP = "\U0010fffd"  # a private-use character to split paragraphs on (polars splits on literals only)
 
 
@@ -214,6 +220,10 @@ class GopherRepetition(Step):
         n_docs = df.height
         if not ns or not n_docs:
             return pl.DataFrame({name: np.zeros(n_docs) for name in names})
+        text_len = np.maximum(df.select(text_col().str.len_chars()).to_series().to_numpy().astype(np.float64), 1)
+        if _kernels is not None and getattr(_kernels, "gopher_ngrams", None) is not None:
+            return self._ngram_scores_kernel(df, names, text_len)
+        cols: dict[str, np.ndarray] = {name: np.zeros(n_docs) for name in names}
         toks = (
             df.select(text_col().str.extract_all(TOKEN_RE).alias("tok"))
             .with_row_index("doc")
@@ -224,8 +234,6 @@ class GopherRepetition(Step):
         doc = toks.get_column("doc").to_numpy().astype(np.int64)
         h = toks.get_column("h").to_numpy()
         length = toks.get_column("l").to_numpy().astype(np.int64)
-        text_len = np.maximum(df.select(text_col().str.len_chars()).to_series().to_numpy().astype(np.float64), 1)
-        cols: dict[str, np.ndarray] = {name: np.zeros(n_docs) for name in names}
         key, chars = h.copy(), length.copy()
         for n in range(2, max(ns) + 1):
             m = max(len(h) - n + 1, 0)
@@ -254,6 +262,19 @@ class GopherRepetition(Step):
                 cols[f"gopher_dup_{n}_gram"] = _greedy_duplicates(
                     d[multi], pos[multi], k[multi], c[multi], n, n_docs) / text_len
         return pl.DataFrame(cols)
+
+    def _ngram_scores_kernel(self, df: pl.DataFrame, names: list[str], text_len: np.ndarray) -> pl.DataFrame:
+        """:meth:`_ngram_scores` by the compiled scan (``_kernels.gopher_ngrams``): tokens from polars, then
+        per document the rolling n-gram hashes, the top n-gram count and the greedy duplicate scan in C."""
+        top, dup = sorted(self.top_n_grams), sorted(self.dup_n_grams)
+        lists = df.select(text_col().fill_null("").str.extract_all(TOKEN_RE)).to_series().rechunk()
+        arr = lists.to_arrow(compat_level=pl.CompatLevel.oldest())
+        doc_off = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset:arr.offset + len(arr) + 1]
+        data, tok_off = arrow_string_buffers(arr.values)  # doc_off indexes these tokens
+        out = np.empty((df.height, len(top) + len(dup)), dtype=np.float64)
+        _kernels.gopher_ngrams(data, tok_off, np.ascontiguousarray(doc_off), np.array(top, np.int32),
+                               np.array(dup, np.int32), out)
+        return pl.DataFrame({name: out[:, i] / text_len for i, name in enumerate(names)})
 
     def reason_expr(self, df: pl.DataFrame) -> pl.Expr | None:
         return first_reason(threshold_rules([

@@ -3,7 +3,8 @@ each paragraph (line) is normalized and tokenized, scored by the document langua
 perplexity is ``10 ** (-sum of log10 scores / sum of (tokens + 1))`` over its paragraphs. Documents then fall
 in a *head*, *middle* or *tail* bucket by the language's 30th and 60th percentile perplexities.
 
-Normalization and tokenization are vectorized (polars, :func:`dataprep.lm.lm_normalize`); KenLM has no batch
+Normalization and tokenization are vectorized (:func:`dataprep.lm.lm_normalize_lines`: the Unicode folds in
+polars, only for lines that are not pure ASCII, then the token steps in one compiled pass); KenLM has no batch
 API, so scoring is one ``model.score`` call per line (measured in ``benchmarks/filter_speed.py``).
 """
 
@@ -19,7 +20,7 @@ import numpy as np
 import polars as pl
 
 from dataprep.errors import DataprepError
-from dataprep.lm import lm_normalize
+from dataprep.lm import lm_normalize_lines
 from dataprep.registry import register
 from dataprep.step import Step
 
@@ -109,9 +110,8 @@ class PerplexityFilter(Step):
             df.select(pl.col("text").str.split("\n").alias("tok"), lang.alias("lang"))
             .with_row_index("doc")
             .explode("tok")
-            .with_columns(lm_normalize(pl.col("tok").fill_null("")))
-            .filter(pl.col("tok") != "")
         )
+        lines = lines.with_columns(lm_normalize_lines(lines.get_column("tok"))).filter(pl.col("tok") != "")
         ppl = doc_perplexity(lines, self.resolved_models())
         out = df.with_row_index("_doc").join(ppl, left_on="_doc", right_on="doc", how="left",
                                              maintain_order="left").drop("_doc")

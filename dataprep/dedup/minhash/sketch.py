@@ -2,7 +2,11 @@
 
 1. **Shingles**: text NFKC-lowercased, split into words (each CJK character is a word, so CJK text gets
    character n-grams), word n-grams (5 by default; a document shorter than n words is one shingle). A
-   shingle's 32-bit hash folds xxh3-64 hashes of its words (:func:`shingle_hash32`).
+   shingle's 32-bit hash folds xxh3-64 hashes of its words (:func:`shingle_hash32`). Where the compiled
+   kernel is built, everything after NFKC and lower case (which polars does, and only for documents that are
+   not pure ASCII, where both are the identity but for A-Z) runs in one C pass per document: words by a code
+   point class table taken from the same regex, word hashes, n-gram folds, sort and unique
+   (``_kernels.shingles32``); the polars/numpy code below computes the same numbers without it.
 2. **Signatures**: datasketch's ``MinHash`` permutations, scheme ``affine32`` (its default since 2.0) or
    ``legacy``, from the same seed: for the same hash function the signature is bit-identical to datasketch's
    (the MinHash tests check it). All shingles of a batch are permuted at once with numpy, in blocks, or by the
@@ -13,10 +17,12 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 import xxhash
 
 from dataprep.normalize import CJK_CLASS
@@ -53,6 +59,61 @@ def words_expr(column: str = "text") -> pl.Expr:
 
 def shingles(df: pl.DataFrame, ngram: int) -> tuple[np.ndarray, np.ndarray]:
     """(document index, 32-bit shingle hash) of every distinct shingle of every document, by document."""
+    if _kernels is not None:
+        return _shingles_kernel(df, ngram)
+    return _shingles_polars(df, ngram)
+
+
+@functools.lru_cache(maxsize=1)
+def _class_table() -> bytes:
+    """What :data:`SHINGLE_WORD_RE` makes of each code point below U+40000, by polars' own regex engine: 0
+    separator (white space, punctuation, symbol), 1 CJK (a word by itself), 2 word character. Code points
+    from U+40000 up (unassigned, private use, tags, variation selectors) are word characters; the tests check
+    that against the regex. About 40 ms, once per process."""
+    cps = np.r_[np.arange(0, 0xD800), np.arange(0xE000, _CLASS_LIMIT)].astype("<u4")
+    chars = pl.Series([cps.tobytes().decode("utf-32-le")]).str.split("").explode()
+    cjk = chars.str.contains(rf"^[{CJK_CLASS}]$").to_numpy()
+    sep = chars.str.contains(r"^[\s\p{P}\p{S}]$").to_numpy()
+    table = np.full(_CLASS_LIMIT, 2, dtype=np.uint8)  # surrogates never occur in text
+    table[cps] = np.where(cjk, 1, np.where(sep, 0, 2)).astype(np.uint8)
+    return table.tobytes()
+
+
+_CLASS_LIMIT = 0x40000
+
+
+def _string_buffers(s: pl.Series) -> tuple[memoryview, np.ndarray]:
+    """(data, int64 offsets[n+1]) of a string Series as Arrow lays it out (no copy where one chunk)."""
+    return arrow_string_buffers(s.rechunk().to_arrow(compat_level=pl.CompatLevel.oldest()))
+
+
+def arrow_string_buffers(arr: pa.Array) -> tuple[memoryview, np.ndarray]:
+    """(data, int64 offsets[n+1]) of an Arrow string array, for the compiled kernels: offsets index ``data``."""
+    if isinstance(arr, pa.ChunkedArray):  # pragma: no cover - a rechunked Series gives one chunk
+        arr = arr.combine_chunks()
+    if arr.type != pa.large_string():
+        arr = arr.cast(pa.large_string())
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset:arr.offset + len(arr) + 1]
+    data = arr.buffers()[2]
+    return memoryview(data if data is not None else b""), np.ascontiguousarray(offsets)
+
+
+def _shingles_kernel(df: pl.DataFrame, ngram: int) -> tuple[np.ndarray, np.ndarray]:
+    text = df.get_column("text").fill_null("")
+    # NFKC and lower case change nothing in a pure-ASCII document but A-Z, which the kernel lowers: only the
+    # other documents go through polars (the same expressions as :func:`words_expr`)
+    non_ascii = np.flatnonzero(text.str.len_bytes().to_numpy() != text.str.len_chars().to_numpy())
+    if len(non_ascii):
+        folded = text.gather(non_ascii).str.normalize("NFKC").str.to_lowercase()
+        text = text.scatter(non_ascii, folded)
+    data, offsets = _string_buffers(text)
+    raw, raw_counts = _kernels.shingles32(data, offsets, _class_table(), ngram)
+    counts = np.frombuffer(raw_counts, dtype=np.int64)
+    return np.repeat(np.arange(df.height, dtype=np.int64), counts), np.frombuffer(raw, dtype=np.uint32).copy()
+
+
+def _shingles_polars(df: pl.DataFrame, ngram: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`shingles` without the compiled kernel (polars and numpy; the same numbers)."""
     words = df.select(words_expr().alias("w")).with_row_index("doc").explode("w").drop_nulls("w")
     if words.height == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.uint32)
