@@ -297,6 +297,22 @@ def _step_sources(ctx: Context, kind: str, params: dict, line: int, source_names
     return list(only)
 
 
+def _resolve_paths(ctx: Context, value: Any, kind: str, key: str, line: int) -> Any:
+    """A path parameter's value with relative paths resolved against the recipe's folder: a string, or each
+    string of a list or of a mapping's values (``eval_sets: {mmlu: eval/mmlu.csv}``). A plain path (no glob, no
+    URL-like ``scheme:``) must exist."""
+    if isinstance(value, list):
+        return [_resolve_paths(ctx, v, kind, key, line) for v in value]
+    if isinstance(value, dict):
+        return {k: _resolve_paths(ctx, v, kind, key, line) for k, v in value.items()}
+    if not isinstance(value, str) or not value or ":" in value:
+        return value
+    path = value if Path(value).is_absolute() else str((ctx.folder / value).resolve())
+    if not any(c in path for c in "*?[") and not Path(path).exists():
+        ctx.fail(line, f"step '{kind}': {key} {path} does not exist")
+    return path
+
+
 def _load_steps(ctx: Context, raw: list, source_names: list[str]) -> list[StepConfig]:
     out: list[StepConfig] = []
     for line, entry in config.with_lines(raw):
@@ -317,11 +333,7 @@ def _load_steps(ctx: Context, raw: list, source_names: list[str]) -> list[StepCo
         given = validate(ctx, cls, params, Scope(f"step '{kind}'", line, f"step '{kind}': parameter '{{}}'",
                                                  params=True, reserved=("sources",)))
         for key in cls.path_params:
-            value = given.get(key)
-            if isinstance(value, str) and value and not Path(value).is_absolute() and ":" not in value:
-                given[key] = str((ctx.folder / value).resolve())
-            if isinstance(given.get(key), str) and ":" not in given[key] and not Path(given[key]).exists():
-                ctx.fail(line_of(params, key, line), f"step '{kind}': {key} {given[key]} does not exist")
+            given[key] = _resolve_paths(ctx, given.get(key), kind, key, line_of(params, key, line))
         try:
             step = cls(**given)
         except (ValueError, TypeError) as exc:

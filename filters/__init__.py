@@ -18,6 +18,7 @@ from dataprep.step import GlobalStep, Step
 from filters.c4 import C4Filter
 from filters.classifier import QualityClassifier, train_classifier
 from filters.code import CodeQuality
+from filters.decontaminate import Decontaminate as Decontaminate  # benchmark decontamination (GPT-3 app. C)
 from filters.fineweb import FineWebQuality
 from filters.gopher import GopherQuality, GopherRepetition
 from filters.language import LanguageFilter
