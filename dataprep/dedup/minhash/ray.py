@@ -9,7 +9,9 @@ The local executor clusters on one machine, out of core (:meth:`MinHashDedup._cl
 2. ``groupby(k).aggregate(Count, Min(o))`` (a hash shuffle) finds the buckets with several documents, and a
    hash join of the rows with those buckets gives the candidate edges ``(min o of the bucket, o)``, made
    unique by a second aggregation: the edges the local path finds (first member of a bucket to the others);
-3. with ``verify``, two joins bring each edge's shingle sets together and a map computes exact Jaccard;
+3. with ``verify``, two joins bring each edge's shingle sets together and a map computes exact Jaccard; the
+   buckets whose star edge failed are then repaired as locally (:func:`_repair`: only those buckets reach the
+   driver);
 4. connected components: when at most ``driver_edges`` edges remain they are gathered and labelled on the
    driver (vectorized, as locally); above that, min-label propagation with pointer jumping runs as rounds of
    joins and ``Min`` aggregations on Ray until no label changes;
@@ -74,7 +76,7 @@ def _doc_rows(batch: pa.Table, columns: list[str], ord_shift: int) -> pa.Table:
 def _pairs(batch: pa.Table) -> pa.Table:
     o, lo = batch.column("o"), batch.column("min(o)")
     keep = pc.not_equal(o, lo)
-    return pa.table({"l": lo.filter(keep), "r": o.filter(keep)})
+    return pa.table({"k": batch.column("k").filter(keep), "l": lo.filter(keep), "r": o.filter(keep)})
 
 
 def _multi(batch: pa.Table) -> pa.Table:
@@ -126,7 +128,7 @@ def _cluster(files: list[tuple[int, Path]], ord_shift: int, bands: int, verify: 
                            fn_kwargs={"band_cols": band_cols, "ord_shift": ord_shift})
     multi = rows.groupby("k").aggregate(Count(), Min("o")).map_batches(_multi, batch_format="pyarrow")
     pairs = rows.join(multi, join_type="inner", num_partitions=parts, on=("k",)).map_batches(
-        _pairs, batch_format="pyarrow")
+        _pairs, batch_format="pyarrow").materialize()
     edges = pairs.groupby(["l", "r"]).count().select_columns(["l", "r"]).materialize()
     candidates = edges.count()
     rejected = 0
@@ -149,6 +151,12 @@ def _cluster(files: list[tuple[int, Path]], ord_shift: int, bands: int, verify: 
         labels = _labels_on_driver(edges)
     else:
         labels = _labels_on_ray(edges, parts, log)
+    if rejected:
+        failed_edges = checked.map_batches(lambda b: b.filter(pc.invert(b.column("ok"))).select(["l", "r"]),
+                                           batch_format="pyarrow")
+        labels, n_checked, n_failed = _repair(rows, pairs, failed_edges, labels, shingles, threshold, parts)
+        candidates += n_checked
+        rejected += n_failed
     if labels is None:
         empty = pl.DataFrame(schema={"_ord": pl.Int64, "c": pl.Int64, "id": pl.String,
                                      "_krank": pl.Struct({"s": pl.Float64, "v": pl.Float64})})
@@ -160,6 +168,64 @@ def _cluster(files: list[tuple[int, Path]], ord_shift: int, bands: int, verify: 
     out = pl.from_arrow(table).select(pl.col("o").alias("_ord"), pl.col("c").cast(pl.Int64),
                                       pl.col("id").cast(pl.String), "_krank").sort("_ord")
     return out, candidates, rejected
+
+
+def _gathered(ds: Any) -> pl.DataFrame:
+    import ray
+
+    tables = [t for t in ray.get(ds.to_arrow_refs()) if t.num_rows]
+    return pl.from_arrow(pa.concat_tables(tables)) if tables else pl.DataFrame()
+
+
+def _repair(rows: Any, pairs: Any, failed_edges: Any, labels: Any, shingles: Any, threshold: float, parts: int
+            ) -> tuple[Any, int, int]:
+    """The local path's repair pass (:func:`.cluster.repair_buckets`) on Ray: the buckets one of whose star
+    edges failed verification are found by joins, and only they (members, first-pass labels, shingles) are
+    gathered on the driver; the merged labels go back as a dataset. Same buckets, same key order, same result
+    as locally. Returns the labels, the pairs checked and the pairs that failed."""
+    import ray
+    from ray.data.aggregate import Min
+
+    from dataprep.dedup.minhash.cluster import repair_buckets
+
+    failed = _gathered(failed_edges)
+    broken = _gathered(pairs.join(ray.data.from_arrow(failed.to_arrow()), join_type="inner", num_partitions=parts,
+                                  on=("l", "r")).select_columns(["k"]))
+    keys = broken.get_column("k").unique()
+    members = _gathered(rows.join(ray.data.from_arrow(pa.table({"k": keys.to_numpy()})), join_type="inner",
+                                  num_partitions=parts, on=("k",)))
+    buckets = members.group_by("k").agg(pl.col("o").unique().sort()).sort("k")
+    involved = np.unique(members.get_column("o").to_numpy())
+    wanted = ray.data.from_arrow(pa.table({"o": involved}))
+    first = (_gathered(labels.join(wanted, join_type="inner", num_partitions=parts, on=("o",)))
+             if labels is not None else pl.DataFrame())
+    label = {int(o): int(o) for o in involved.tolist()}
+    if first.height:
+        label.update(zip(first.get_column("o").to_list(), first.get_column("c").to_list(), strict=True))
+    sh = _gathered(shingles.join(wanted, join_type="inner", num_partitions=parts, on=("o",)))
+    arrays = {int(o): np.asarray(v, dtype=np.uint32)
+              for o, v in zip(sh.get_column("o").to_list(), sh.get_column("_kshingles").to_list(), strict=True)}
+    merged, n_checked, n_failed = repair_buckets(
+        buckets.get_column("o").to_list(), label, arrays,
+        {(int(a), int(b)) for a, b in failed.select("l", "r").iter_rows()}, threshold)
+    if not merged:
+        return labels, n_checked, n_failed
+    extra = pa.table({"o": pa.array(list(label), pa.int64()),
+                      "c": pa.array([merged.get(c, c) for c in label.values()], pa.int64())})
+    old, new = pa.array(list(merged), pa.int64()), pa.array(list(merged.values()), pa.int64())
+
+    def relabel(batch: pa.Table) -> pa.Table:
+        c = batch.column("c")
+        at = pc.index_in(c, value_set=old)
+        return pa.table({"o": batch.column("o").cast(pa.int64()),
+                         "c": pc.if_else(pc.is_null(at), c, pc.take(new, at)).cast(pa.int64())})
+
+    out = ray.data.from_arrow(extra)
+    if labels is not None:
+        out = labels.map_batches(relabel, batch_format="pyarrow").union(out)
+    # an involved member already labelled appears twice, with the same label: one row per member
+    out = out.groupby("o").aggregate(Min("c")).rename_columns({"min(c)": "c"})
+    return out.materialize(), n_checked, n_failed
 
 
 def _labels_on_driver(edges: Any) -> Any:
