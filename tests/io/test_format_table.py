@@ -37,7 +37,8 @@ def test_check_options_from_the_table():
     assert check_options("stackexchange", {"site": "x", "memory_mb": 64}) is None
     assert "takes no 'options'" in check_options("jsonl", {"a": 1})
     assert "takes no 'options'" in check_options(None, {"a": 1})
-    assert check_options("warc", {"nope": 1}) == "format warc has no option 'nope'; it takes: extractor, main_content"
+    assert check_options("warc", {"nope": 1}) == ("format warc has no option 'nope'; it takes: extractor, "
+                                                  "main_content, max_page_bytes, max_depth, fallback")
     assert check_options("stackexchange", {"memory_mb": True}).startswith("option 'memory_mb' must be int")
     assert check_options("html", {"extractor": "bad"}) == (
         "option 'extractor' must be resiliparse or trafilatura, got 'bad'")

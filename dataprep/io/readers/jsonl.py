@@ -3,7 +3,7 @@ line, its text field as text, its id field as id (else ``source/file:line``), th
 
 Blocks are parsed vectorized by ``pyarrow.json``; only a block that holds a bad line is re-read line by line to
 find and quarantine exactly that line, so memory stays bounded by the block size whatever the file size.
-Reading (decompressing, or paging in from a memory map), scanning and parsing run as a pipeline of threads.
+Reading (decompressing, or positional reads of a plain file), scanning and parsing run as a pipeline of threads.
 
 A line longer than :func:`record_limit <dataprep.io.readers.base.record_limit>` (a few times the recipe's
 ``max_doc_bytes``) is never held whole nor parsed: the blocks stop at it, it is read on to its newline without
@@ -245,7 +245,7 @@ def _parse_jsonl_slow(
     q: Quarantine,
 ) -> Chunk:
     """Line-by-line parse of a block known to hold at least one bad line: quarantine exactly the bad ones."""
-    chunk = bytes(chunk)  # a memory-mapped block: bytes methods below
+    chunk = bytes(chunk)  # a block may be a memoryview: bytes methods below
     ids, texts, metas = [], [], []
     tf, idf = opts.text_field, opts.id_field
     for i in nonblank.tolist():

@@ -1,6 +1,7 @@
 """Bytes of input files, for every reader: compression told from the file name, decompressing streams (gzip
 through ISA-L when the ``fast`` extra is installed, else pyarrow's zlib; zstd and bz2 through pyarrow), blocks
-cut at a delimiter, blocks of uncompressed files as views of a memory map, and a thread that reads ahead.
+cut at a delimiter, blocks of uncompressed files by positional reads (a file truncated meanwhile is an error
+item, never a SIGBUS), and a thread that reads ahead.
 
 A damaged stream never raises out of these blocks: the bytes read before the damage come first, then one item
 carries the error, for the reader to quarantine.
@@ -14,7 +15,6 @@ scan that finds a block's lines finds its longest).
 
 from __future__ import annotations
 
-import mmap
 import os
 import queue
 import threading
@@ -27,8 +27,8 @@ import pyarrow as pa
 
 from dataprep.io.readers.base import DEFAULT_CHUNK_BYTES, RAW_KEEP_BYTES
 
-#: bytes of a memory map searched at a time for the end of a record too long to keep: the pages searched are
-#: dropped from the process (``MADV_DONTNEED``) as the search goes, so the resident size stays bounded
+#: bytes read at a time while searching for the end of a record too long to keep: what was searched is let go
+#: as the search goes, so memory stays bounded whatever the record's length
 FIND_WINDOW = 64 << 20
 
 try:  # ISA-L's gzip (the 'fast' extra); pyarrow's zlib reads gzip otherwise
@@ -201,69 +201,97 @@ def iter_byte_chunks(
         yield line_no, b"", error
 
 
-def _find_newline(mm: mmap.mmap, start: int, end: int, drop_from: int | None) -> int:
-    """The offset of the first newline in ``mm[start:end]`` (``end`` when none), searched ``FIND_WINDOW`` bytes
-    at a time; with ``drop_from``, the searched pages at or past it are dropped from the process's resident
-    memory as the search goes (their contents stay in the file: a later read faults them back in)."""
-    pos = start
+class _Shrunk(Exception):
+    """The file got shorter than it was when the read began (truncated or rewritten meanwhile)."""
+
+
+def _pread(fd: int, offset: int, n: int) -> bytes:
+    """Exactly ``n`` bytes at ``offset``; :class:`_Shrunk` when the file ends before them."""
+    parts, got = [], 0
+    while got < n:
+        data = os.pread(fd, n - got, offset + got)
+        if not data:
+            raise _Shrunk(offset + got)
+        parts.append(data)
+        got += len(data)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def _line_end(fd: int, start: int, end: int, keep_until: int | None) -> tuple[int, bytes | None]:
+    """The offset of the first newline at or after ``start`` (``end`` when none), searched ``FIND_WINDOW`` bytes
+    at a time, and the bytes from ``start`` up to and including it; with ``keep_until``, the bytes are dropped
+    (None) once the search passes that offset, so a line longer than a record's limit is never held."""
+    pos, kept = start, []
     while pos < end:
-        stop = min(end, pos + FIND_WINDOW)
-        nl = mm.find(b"\n", pos, stop)
+        window = _pread(fd, pos, min(end, pos + FIND_WINDOW) - pos)
+        nl = window.find(b"\n")
+        if kept is not None:
+            kept.append(window if nl < 0 else window[:nl + 1])
         if nl >= 0:
-            return nl
-        if drop_from is not None and hasattr(mm, "madvise"):
-            lo = -(-max(drop_from, pos) // mmap.PAGESIZE) * mmap.PAGESIZE
-            hi = stop // mmap.PAGESIZE * mmap.PAGESIZE
-            if hi > lo:
-                mm.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
-        pos = stop
-    return end
+            return pos + nl, b"".join(kept) if kept is not None else None
+        pos += len(window)
+        if keep_until is not None and pos > keep_until:
+            kept = None
+    return end, b"".join(kept) if kept is not None else None
 
 
 def mapped_chunks(path: Path, chunk_bytes: int, byte_range: tuple[int, int] | None,
                   max_record: int | None = None) -> Iterator[BlockItem]:
-    """Blocks of an uncompressed file cut after a newline, as views of a memory map: no copy out of the page
-    cache (the kernel reads ahead). Same items as :func:`iter_byte_chunks`. Blocks are of about equal size,
-    at most ``chunk_bytes`` (no small last block that would leave the parser's threads waiting), except that a
-    line running over a cut lengthens its block; with ``max_record``, such a line longer than it comes as a
-    :class:`TooLong` item instead, its pages searched for its end a window at a time and dropped from resident
-    memory. The map is released when the last view of it is (a consumer may still hold the last block)."""
+    """Blocks of an uncompressed file cut after a newline, read with positional reads (``pread``: one copy out
+    of the page cache; not a memory map, whose pages kill the process with SIGBUS when the file is truncated
+    while they are read). Same items as :func:`iter_byte_chunks`. Blocks are of about equal size, at most
+    ``chunk_bytes`` (no small last block that would leave the parser's threads waiting), except that a line
+    running over a cut lengthens its block; with ``max_record``, such a line longer than it comes as a
+    :class:`TooLong` item instead, searched for its end a window at a time and never held whole. A file that
+    shrinks while it is read ends with an error item naming the sizes (the reader quarantines it)."""
     try:
-        with open(path, "rb") as fh:
-            size = os.fstat(fh.fileno()).st_size
-            mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) if size else None
+        fd = os.open(path, os.O_RDONLY)
     except OSError as exc:
         yield 0, memoryview(b""), f"cannot open: {exc}"
         return
-    start, end = byte_range if byte_range is not None else (0, size)
-    end = min(end, size)
-    if mm is None or end <= start:
-        return
-    view = memoryview(mm)
+    try:
+        size = os.fstat(fd).st_size
+        start, end = byte_range if byte_range is not None else (0, size)
+        end = min(end, size)
+        if end <= start:
+            return
+        try:
+            yield from _blocks(fd, start, end, chunk_bytes, max_record)
+        except _Shrunk as exc:
+            now = os.fstat(fd).st_size
+            yield 0, b"", (f"file changed while being read: it ended at byte {exc.args[0]:,} ({now:,} bytes now, "
+                           f"{size:,} when the read began)")
+    finally:
+        os.close(fd)
+
+
+def _blocks(fd: int, start: int, end: int, chunk_bytes: int, max_record: int | None) -> Iterator[BlockItem]:
     n_blocks = -(-(end - start) // chunk_bytes)
     pos = start
     for k in range(1, n_blocks + 1):
         if pos >= end:
             break
-        stop = end
+        if k == n_blocks:
+            yield 0, _pread(fd, pos, end - pos), None
+            return
         cut = start + (end - start) * k // n_blocks - 1
-        if k < n_blocks and cut < pos:
+        if cut < pos:
             continue  # a long line already took this block's cut
-        if k < n_blocks:  # after the first newline at or past the k-th equal cut (a long line runs over)
-            cut = max(pos, cut)
-            first = mm.rfind(b"\n", pos, cut) + 1 if cut > pos else pos
-            first = max(first, pos)  # the line running over the cut starts here
-            nl = _find_newline(mm, cut, end, first + max_record if max_record is not None else None)
-            if max_record is not None and nl - first > max_record:
-                if first > pos:
-                    yield 0, view[pos:first], None
-                yield 0, bytes(view[first: first + RAW_KEEP_BYTES]), TooLong(nl - first, 1, finished=nl < end)
-                pos = min(nl + 1, end)
-                continue
-            stop = nl + 1 if nl < end else end
-        if stop > pos:
-            yield 0, view[pos:stop], None
-        pos = stop
+        # the block ends after the first newline at or past the k-th equal cut (a long line runs over it)
+        head = _pread(fd, pos, cut - pos)
+        first = pos + head.rfind(b"\n") + 1  # the line running over the cut starts here (pos when none)
+        limit = first + max_record if max_record is not None else None
+        nl, tail = _line_end(fd, cut, end, limit)
+        if max_record is not None and nl - first > max_record:
+            if first > pos:
+                yield 0, head[:first - pos], None
+            raw = (head[first - pos:] + (tail or _pread(fd, cut, min(RAW_KEEP_BYTES, end - cut))))[:RAW_KEEP_BYTES]
+            yield 0, raw, TooLong(nl - first, 1, finished=nl < end)
+            pos = min(nl + 1, end)
+            continue
+        assert tail is not None
+        yield 0, head + tail, None
+        pos = nl + 1 if nl < end else end
 
 
 def read_all_bytes(path: Path) -> tuple[bytes, str | None]:
