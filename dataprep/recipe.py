@@ -45,6 +45,7 @@ from dataprep import config
 from dataprep.config import Context, Scope, check_type, line_of, setting, short_repr, validate
 from dataprep.errors import InputError, RecipeError
 from dataprep.io.readers import KNOWN_FORMATS, check_options, detect_format, expand_paths, input_size
+from dataprep.io.readers.base import DEFAULT_MAX_DOC_BYTES as _READER_MAX_DOC_BYTES
 from dataprep.registry import get_step, load_plugins, step_names
 from dataprep.step import Step
 from dataprep.train.config import PRESETS, TrainConfig
@@ -53,9 +54,9 @@ __all__ = ["ExecutorConfig", "LimitsConfig", "MixtureConfig", "OutputConfig", "P
            "StepConfig", "TokenizerConfig", "load_recipe"]
 
 DEFAULT_SHARD_BYTES = 256 << 20
-#: Documents larger than this are rejected (step ``read``, reason ``too_long``). Not a quality threshold but
-#: a safety bound: the largest English Wikipedia articles are about 1 MB and long books 5-10 MB of text.
-DEFAULT_MAX_DOC_BYTES = 16 << 20
+#: Documents larger than ``limits: max_doc_bytes`` are rejected (step ``read``, reason ``too_long``); the
+#: readers' default, defined and explained with the readers' bounds (:mod:`dataprep.io.readers.base`).
+DEFAULT_MAX_DOC_BYTES = _READER_MAX_DOC_BYTES
 #: Uncompressed JSONL files larger than this are split into line-aligned parts read by separate tasks: large
 #: enough that per-task overhead is small, small enough that two workers share a 128 MB file.
 DEFAULT_SPLIT_BYTES = 64 << 20

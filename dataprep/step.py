@@ -163,12 +163,17 @@ class GlobalStep(Step):
         """Decide from the key files of the tasks: ``(task index, Arrow file)`` in corpus order, whose rows
         have positions ``task << ord_shift | row``. ``workdir`` is scratch space for out-of-core steps. Default:
         every file's key columns in memory, handed to :meth:`fit`; a step whose keys may not fit in memory
-        overrides it (MinHash spills by key range)."""
+        overrides it (MinHash spills by key range). The files are read one at a time and their key columns
+        copied out of the memory map, which is closed before the next is opened: a run of many tasks never
+        holds more maps than the kernel allows (``vm.max_map_count``, 65,530 by default)."""
         frames = []
         for task, path in files:
-            table = pa.ipc.open_file(pa.memory_map(str(path))).read_all()
-            key_cols = ["id"] + [c for c in table.column_names if c.startswith("_k")]
-            df = pl.from_arrow(table.select(key_cols))
+            with pa.memory_map(str(path)) as source:
+                table = pa.ipc.open_file(source).read_all()
+                key_cols = ["id"] + [c for c in table.column_names if c.startswith("_k")]
+                table = pa.table({c: pa.concat_arrays(table.column(c).chunks) if table.column(c).num_chunks
+                                  else pa.array([], table.schema.field(c).type) for c in key_cols})
+            df = pl.from_arrow(table)
             df = df.with_columns((pl.int_range(0, df.height, dtype=pl.Int64) + (task << ord_shift)).alias("_ord"))
             if "_kskip" in df.columns:  # rows of sources the step is not restricted to
                 df = df.filter(~pl.col("_kskip")).drop("_kskip")

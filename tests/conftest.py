@@ -88,7 +88,10 @@ def run_with_1_and_2_workers(tmp_path: Path, files: dict[str, list], steps: list
     are byte-identical and the counts balance; return stats.json of the run."""
     for name, rows in files.items():
         write_jsonl(tmp_path / "d" / name, rows)
-    recipe = write_recipe(tmp_path / "r.yaml", [{"name": "d", "paths": ["d/"]}], steps=steps)
+    # small files are batched into one task up to split_bytes: a small limit gives several tasks, so that the
+    # second worker has work and the comparison means something
+    recipe = write_recipe(tmp_path / "r.yaml", [{"name": "d", "paths": ["d/"]}], steps=steps,
+                          executor={"split_bytes": 64})
     run_cli("run", str(recipe), "-o", str(tmp_path / "o1"), "-w", "1", "-q")
     run_cli("run", str(recipe), "-o", str(tmp_path / "o2"), "-w", "2", "-q")
     assert tree_digest(tmp_path / "o1") == tree_digest(tmp_path / "o2")

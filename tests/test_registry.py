@@ -45,10 +45,10 @@ class Shout(Step):
 
 def _plugin_recipe(tmp_path, module: str, step: str, params: dict | None = None):
     (tmp_path / f"{module}.py").write_text(PLUGIN.format(name=step))
-    for i in range(3):  # three files: three tasks, so that two workers share them
+    for i in range(3):  # three files, several tasks (split_bytes), so that two workers share them
         write_jsonl(tmp_path / "d" / f"{i}.jsonl", [{"id": f"{i}-{j}", "text": "hi" * j} for j in range(1, 5)])
     return write_recipe(tmp_path / "r.yaml", [{"name": "d", "paths": ["d/"]}],
-                        steps=[{step: params or {}}], plugins=[module])
+                        steps=[{step: params or {}}], plugins=[module], executor={"split_bytes": 64})
 
 
 @pytest.fixture

@@ -4,6 +4,11 @@ With one worker, tasks run in order in this process: a range of a split file lea
 the ranges before it, and each task's commit (fsync, rename, marker) overlaps the next task in a background
 thread. With N workers this process takes tasks too, beside N - 1 spawned ones, each of which gets a task only
 once it has started, one at a time.
+
+A spawned worker that dies (killed, out of memory, a crash in native code) breaks the pool: the task it ran,
+and any the pool held, fail the run with one message naming the task (a :class:`DataprepError`); every task
+finished before is kept, so the same command resumes. A task that could not be handed to a broken pool goes
+back to the queue, never lost.
 """
 
 from __future__ import annotations
@@ -11,7 +16,8 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -19,6 +25,7 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 
+from dataprep.errors import DataprepError
 from dataprep.execution import worker
 from dataprep.execution.plan import Stage, Task
 from dataprep.execution.task import run_task
@@ -99,7 +106,11 @@ class LocalRunner:
                 if stopped or not queue:
                     return
                 task = queue.popleft()
-                fut = pool.submit(run_task, recipe, stage, task, out)
+                try:
+                    fut = pool.submit(run_task, recipe, stage, task, out)
+                except (BrokenProcessPool, RuntimeError):  # a worker died (or the pool shut down): not lost
+                    queue.appendleft(task)
+                    return
                 futures[fut] = task
             fut.add_done_callback(feed)
 
@@ -110,7 +121,15 @@ class LocalRunner:
         def collect(fut: Any) -> tuple[Task, dict[str, Any]]:
             with lock:
                 task = futures.pop(fut)
-            return task, fut.result()
+            try:
+                return task, fut.result()
+            except BrokenProcessPool as exc:
+                self.pool = None  # broken: a later stage would start a new one
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise DataprepError(f"a worker process died while running task {task.tag} ({task.rel}"
+                                    f"{'' if len(task.units) == 1 else f' and {len(task.units) - 1} more files'})"
+                                    f": {exc}. Tasks finished so far are kept: run the same command again to "
+                                    f"resume") from exc
 
         threads = pa.cpu_count()
         pa.set_cpu_count(max(1, threads // self.workers))  # this process's share of the cores, as each worker's
@@ -123,16 +142,17 @@ class LocalRunner:
                 while True:
                     with lock:
                         task = queue.popleft() if queue else None
-                    if task is None:
+                        rest = list(futures)
+                    if task is not None:
+                        committer.check()
+                        yield task, run_task(recipe, stage, task, out, defer=committer.submit)
+                        for fut in finished():
+                            yield collect(fut)
+                    elif not rest:  # nothing queued, nothing running: every task has been yielded
                         break
-                    committer.check()
-                    yield task, run_task(recipe, stage, task, out, defer=committer.submit)
-                    for fut in finished():
-                        yield collect(fut)
-                with lock:  # the queue is empty: nothing more is submitted
-                    rest = list(futures)
-                for fut in as_completed(rest):
-                    yield collect(fut)
+                    else:  # a completing task may hand its queue slot back (a broken pool): look again
+                        for fut in wait(rest, return_when=FIRST_COMPLETED).done:
+                            yield collect(fut)
         finally:
             pa.set_cpu_count(threads)
             with lock:

@@ -4,7 +4,11 @@ balance), ``report.html`` and, last, ``manifest.json`` (the run is complete).
 
 Each task publishes its outputs by atomic rename and then a marker with its counters; a rerun skips every task
 that has its marker, so an interrupted run (even by SIGKILL) finishes with output byte-identical to an
-uninterrupted run's, whatever the number of workers.
+uninterrupted run's, whatever the number of workers. A first stage's marker records the stamps (size, mtime,
+inode) of the inputs its task read: a rerun whose inputs differ from them (a file deleted while the first run
+read it, then restored; a file rewritten at the same size) reruns that task, and, since every global decision
+depends on every task's keys, every later stage of every task (:func:`_forget_changed_inputs`). The output is
+then that of a clean run on the inputs as they are now.
 
 Layout of ``OUT``: ``kept/``, ``rejected/``, ``duplicates/``, ``quarantine/`` (shards), ``stats.json``,
 ``report.html``, ``manifest.json``, ``runs.jsonl`` (timings of each invocation) and, while a run is unfinished,
@@ -27,8 +31,20 @@ from dataprep.errors import DataprepError
 from dataprep.execution.global_fit import fit_global
 from dataprep.execution.local import LocalRunner
 from dataprep.execution.lock import hold_output
-from dataprep.execution.plan import FOLDERS, WORK, Stage, Task, list_tasks, marker, plan_stages
+from dataprep.execution.plan import (
+    FOLDERS,
+    WORK,
+    Stage,
+    Task,
+    decisions_path,
+    intermediate,
+    list_tasks,
+    marker,
+    plan_stages,
+    shard_prefix,
+)
 from dataprep.execution.runner import Runner
+from dataprep.execution.task import marker_inputs
 from dataprep.io.readers import count_range_newlines
 from dataprep.io.writers import TRASH, Discard, atomic_write_bytes, atomic_write_json, remove_temp_files
 from dataprep.progress import Progress
@@ -108,6 +124,7 @@ def _run(recipe: Recipe, out: Path, workers: int | None, quiet: bool, runner: Ru
     tasks = list_tasks(recipe, count_lines=not runner.sequential)
     stages = plan_stages(recipe.steps)
     work = out / WORK
+    _forget_changed_inputs(out, tasks, len(stages))
     per_task: dict[int, dict[str, Any]] = {t.index: new_task_stats(t.source) for t in tasks}
     global_stats: dict[str, dict[str, Any]] = {}
     try:
@@ -140,10 +157,10 @@ def _run_stage(recipe: Recipe, stage: Stage, tasks: list[Task], out: Path, n_sta
     results: dict[int, dict[str, Any]] = {}
     pending = []
     for t in tasks:
-        done = marker(work, stage.index, t)
-        if done.exists():
-            results[t.index] = json.loads(done.read_text())
-        else:
+        try:
+            results[t.index] = json.loads(marker(work, stage.index, t).read_text())
+            results[t.index].pop("inputs", None)  # checked by _forget_changed_inputs
+        except FileNotFoundError:
             pending.append(t)
     label = f"stage {stage.index + 1}/{n_stages}" + (f" ({', '.join(c.label for c in stage.local)})"
                                                      if stage.local else "")
@@ -156,7 +173,48 @@ def _run_stage(recipe: Recipe, stage: Stage, tasks: list[Task], out: Path, n_sta
     for task, st in stream:
         results[task.index] = st
         progress.update(st.get("processed", 0))
+    missing = [t for t in tasks if t.index not in results]
+    if missing:  # a runner that lost a task: never finish without its counts
+        raise DataprepError(f"{label}: {len(missing)} task(s) ended without a result (first: {missing[0].rel}); "
+                            f"run the same command again to resume")
     return results
+
+
+def _forget_changed_inputs(out: Path, tasks: list[Task], n_stages: int) -> list[Task]:
+    """Make a resumed run rerun every task whose first-stage marker records inputs other than the plan's (or
+    none: a marker of another version), and every later stage of every task with every global decision (each
+    depends on every task's keys). Deletes what they published; the stale markers go last, so that a run
+    killed meanwhile finds them and starts this again. Returns the stale tasks."""
+    work = out / WORK
+    stale = []
+    for t in tasks:
+        try:
+            recorded = json.loads(marker(work, 0, t).read_text()).get("inputs")
+        except FileNotFoundError:
+            continue
+        except (OSError, ValueError, AttributeError):
+            recorded = None  # an unreadable marker: the task reruns
+        if recorded != marker_inputs(t, t.stamps):
+            stale.append(t)
+    if not stale:
+        return stale
+    for k in range(n_stages):
+        decisions_path(work, k).unlink(missing_ok=True)
+        (work / f"g{k}.json").unlink(missing_ok=True)
+    for k in range(1, n_stages):
+        shutil.rmtree(work / f"s{k}", ignore_errors=True)
+    prefixes = {shard_prefix(t, 0) for t in stale} | {shard_prefix(t, k) for t in tasks for k in range(1, n_stages)}
+    for folder in FOLDERS:
+        if (out / folder).is_dir():
+            with os.scandir(out / folder) as entries:
+                for entry in entries:
+                    if entry.name.rsplit("-", 1)[0] in prefixes:
+                        os.unlink(entry.path)
+    for t in stale:
+        intermediate(work, 0, t).unlink(missing_ok=True)
+    for t in stale:
+        marker(work, 0, t).unlink(missing_ok=True)
+    return stale
 
 
 def _with_first_line(task: Task, tasks: list[Task], results: dict[int, dict[str, Any]]) -> Task:

@@ -1,7 +1,13 @@
 """Running one task of one stage: read its input (the files, or the previous stage's shard), apply the last
 global step's decisions, run the stage's local steps, and write kept, rejected, duplicate and quarantined rows
 plus the next stage's shard with the keys of the coming global step; then publish everything by atomic rename
-and write the task's marker last, so that a task counts as done only when all of its output is.
+and write the task's marker last, so that a task counts as done only when all of its output is. A first stage's
+marker also records the stamp (size, mtime, inode) of every input the task read, as it was when read: a
+resumed run whose inputs changed since reruns the task (:func:`marker_inputs`).
+
+A task that batches several small files reads them one after the other and joins their documents into
+batches of up to the reader's block size (``ReadOptions.chunk_bytes``), so that the steps run on a few large
+frames instead of one per file; a task of one file or range keeps its reader's blocks as they are.
 
 Every runner (local processes, Ray) calls :func:`run_task`, so the output is the same whichever runs it.
 """
@@ -17,8 +23,18 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dataprep.execution.plan import ORD_SHIFT, WORK, Stage, Task, decisions_path, intermediate, marker
+from dataprep.execution.plan import (
+    ORD_SHIFT,
+    WORK,
+    Stage,
+    Task,
+    decisions_path,
+    intermediate,
+    marker,
+    shard_prefix,
+)
 from dataprep.io.readers import Chunk, ReadOptions, read_file
+from dataprep.io.readers.files import Stamp, input_stamp
 from dataprep.io.writers import BackgroundWriter, ShardWriter, atomic_write_json, read_table
 from dataprep.recipe import Recipe, StepConfig
 from dataprep.schema import (
@@ -38,13 +54,25 @@ ROW_COL = "dataprep_row__"
 Writer = Callable[[str, "pa.Schema | None"], ShardWriter]
 
 
-def _stage_input(recipe: Recipe, stage: Stage, task: Task, work: Path) -> Iterator[Chunk]:
+def marker_inputs(task: Task, stamps: list[Stamp] | tuple[Stamp, ...]) -> list[list[Any]]:
+    """What a first stage's marker records of the task's inputs: ``[name, size, mtime_ns, inode]`` per unit
+    (``[name, None]`` for one that did not exist), comparable with the plan's stamps after a JSON round trip."""
+    return [[rel, *stamp] if stamp is not None else [rel, None]
+            for (_, rel), stamp in zip(task.units, stamps, strict=True)]
+
+
+def _stage_input(recipe: Recipe, stage: Stage, task: Task, work: Path, stamps: list[Stamp]) -> Iterator[Chunk]:
+    """The task's input chunks: its files (each one's stamp appended to ``stamps`` as it is opened), or the
+    previous stage's shard a record batch at a time."""
     if stage.index == 0:
         src = recipe.sources[task.source_index]
         opts = ReadOptions(source=src.name, format=src.format, text_field=src.text_field,
                            id_field=src.id_field, text_unit=src.text_unit, byte_range=task.byte_range,
-                           first_line=task.first_line, options=tuple(sorted(src.options.items())))
-        yield from read_file(task.path, task.rel, opts)
+                           first_line=task.first_line, options=tuple(sorted(src.options.items())),
+                           max_doc_bytes=recipe.limits.max_doc_bytes)
+        for path, rel in task.units:
+            stamps.append(input_stamp(path))
+            yield from read_file(path, rel, opts)
         return
     path = intermediate(work, stage.index - 1, task)
     if not path.exists():
@@ -52,6 +80,28 @@ def _stage_input(recipe: Recipe, stage: Stage, task: Task, work: Path) -> Iterat
     reader = pa.ipc.open_file(pa.memory_map(str(path)))
     for i in range(reader.num_record_batches):
         yield Chunk(pa.Table.from_batches([reader.get_batch(i)]), QUARANTINE_SCHEMA.empty_table())
+
+
+def _joined(chunks: Iterator[Chunk], target_bytes: int) -> Iterator[Chunk]:
+    """Chunks of a batching task's files with their documents joined into batches of up to ``target_bytes``
+    (Arrow bytes), in order: a batch is cut before a chunk that would take it past the target, or whose columns
+    differ. Quarantined records and line counts pass at once (their shards do not interleave with documents)."""
+    held: list[pa.Table] = []
+    held_bytes = 0
+    for chunk in chunks:
+        if chunk.quarantine.num_rows or chunk.lines:
+            yield Chunk(DOC_SCHEMA.empty_table(), chunk.quarantine, chunk.lines)
+        docs = chunk.docs
+        if not docs.num_rows:
+            continue
+        size = docs.nbytes
+        if held and (held_bytes + size > target_bytes or docs.schema != held[0].schema):
+            yield Chunk(pa.concat_tables(held), QUARANTINE_SCHEMA.empty_table())
+            held, held_bytes = [], 0
+        held.append(docs)
+        held_bytes += size
+    if held:
+        yield Chunk(pa.concat_tables(held), QUARANTINE_SCHEMA.empty_table())
 
 
 def _decisions_for(work: Path, stage: Stage, task: Task) -> pa.Table | None:
@@ -77,13 +127,17 @@ def run_task(recipe: Recipe, stage: Stage, task: Task, out: Path,
     decisions = _decisions_for(work, stage, task)
     row = 0  # position of the next row among this stage's input rows of this task
     writers: dict[str, ShardWriter] = {}
+    stamps: list[Stamp] = []
+    chunks = _stage_input(recipe, stage, task, work, stamps)
+    if len(task.units) > 1:
+        chunks = _joined(chunks, ReadOptions.chunk_bytes)
 
     def writer(kind: str, schema: pa.Schema | None) -> ShardWriter:
         if kind not in writers:
             if kind == "next":
                 w = ShardWriter(work / f"s{stage.index}", f"{task.index:05d}", schema, "arrow", max_bytes=1 << 62)
             else:
-                w = ShardWriter(out / kind, f"{task.tag}-s{stage.index}", schema, fmt, shard)
+                w = ShardWriter(out / kind, shard_prefix(task, stage.index), schema, fmt, shard)
             # the bulk of the output is written while the next batch is read and processed
             writers[kind] = BackgroundWriter(w) if kind in ("kept", "next") else w
         return writers[kind]
@@ -93,7 +147,7 @@ def run_task(recipe: Recipe, stage: Stage, task: Task, out: Path,
             w.abort()
 
     try:
-        for chunk in _stage_input(recipe, stage, task, work):
+        for chunk in chunks:
             stats["lines"] = stats.get("lines", 0) + chunk.lines  # what the next range's first line builds on
             q = chunk.quarantine
             if q.num_rows:
@@ -147,7 +201,8 @@ def run_task(recipe: Recipe, stage: Stage, task: Task, out: Path,
         except BaseException:
             abort()
             raise
-        atomic_write_json(done_marker, stats)
+        atomic_write_json(done_marker, {**stats, "inputs": marker_inputs(task, stamps)} if stage.index == 0
+                          else stats)
 
     if defer is None:
         commit()

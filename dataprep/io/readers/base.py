@@ -36,8 +36,8 @@ from dataprep.schema import DOC_SCHEMA, QUARANTINE_SCHEMA
 
 DEFAULT_CHUNK_BYTES = 16 << 20
 RAW_KEEP_BYTES = 4096
-#: the recipe's default ``limits: max_doc_bytes`` (``dataprep.recipe.DEFAULT_MAX_DOC_BYTES``, same value), for
-#: readers called without a recipe: the largest English Wikipedia articles are about 1 MB, long books 5-10 MB
+#: the default ``limits: max_doc_bytes`` (a recipe's, and the readers' when called without one): not a quality
+#: threshold but a safety bound: the largest English Wikipedia articles are about 1 MB, long books 5-10 MB
 DEFAULT_MAX_DOC_BYTES = 16 << 20
 #: a record's raw bytes may exceed ``max_doc_bytes`` this many times before the reader refuses it unread: JSON
 #: writes text up to twice its UTF-8 size (``\\uXXXX`` for each 3-byte character where ``ensure_ascii`` is on,

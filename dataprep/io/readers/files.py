@@ -1,6 +1,11 @@
 """Which files and byte ranges a source has: files, folders and globs expanded into input units, a unit's
 format told from its name, its size, and an uncompressed line-oriented file cut into line-aligned ranges
-(the executor reads large JSONL files as several tasks).
+(the executor reads large JSONL files as several tasks), and a unit's *stamp* (size, modification time,
+inode), which tells a resumed run whether an input changed since a task read it.
+
+Counting and cutting read the file with ``pread`` into a buffer rather than through a memory map: a file
+truncated while mapped raises SIGBUS on the next page touched, which kills the process; a read just comes back
+short, and the caller learns the file changed (:class:`InputChanged`).
 
 An entry found in a folder or by a glob is untrusted (:mod:`.safety`): a link whose real path stays inside the
 source's base folder (the folder named, or the part of a glob before its first wildcard) is read where it
@@ -16,7 +21,6 @@ package the two would import each other.
 from __future__ import annotations
 
 import glob
-import mmap
 import os
 import stat
 from concurrent.futures import ThreadPoolExecutor
@@ -62,6 +66,45 @@ def _is_entry(path: Path) -> bool:
         return False
 
 
+def _walk(folder: str, fmt: str | None) -> list[tuple[str, str]]:
+    """``(name relative to folder, real path)`` of the entries of ``folder`` and its subfolders, as
+    ``Path(folder).rglob("*")`` filtered by :func:`_is_entry`, hidden names and format would list them, sorted
+    as paths sort (component by component). One ``scandir`` per folder: no ``stat`` per file (the entry's type
+    comes with its name) and no ``realpath`` per file (a file's real path is its folder's, which is resolved once
+    per folder, plus its name), except for links, which are stat'ed and resolved as before. Linked folders are
+    not entered, as ``rglob`` does not enter them."""
+    found: list[tuple[tuple[str, ...], str, str]] = []
+
+    def visit(path: str, parts: tuple[str, ...], real: str) -> None:
+        try:
+            entries = list(os.scandir(path))
+        except OSError:
+            return
+        for entry in entries:
+            try:
+                link = entry.is_symlink()
+                is_dir = entry.is_dir(follow_symlinks=False)
+            except OSError:
+                continue
+            name = entry.name
+            if is_dir:
+                visit(entry.path, (*parts, name), os.path.join(real, name))
+                continue
+            if link and not _is_entry(Path(entry.path)):  # a link to a folder, a dangling link or a loop
+                continue
+            if name.startswith("."):
+                continue
+            kind = detect_format(name)
+            if (kind is None) if fmt is None else kind not in (fmt, None):
+                continue
+            rel = (*parts, name)
+            found.append((rel, "/".join(rel), os.path.realpath(entry.path) if link else os.path.join(real, name)))
+
+    visit(folder, (), os.path.realpath(folder))
+    found.sort(key=lambda item: item[0])
+    return [(rel, real) for _, rel, real in found]
+
+
 def expand_paths(patterns: list[str], fmt: str | None = None) -> list[tuple[Path, str]]:
     """Expand files, folders and globs into a sorted, de-duplicated list of (file, name relative to its base).
 
@@ -70,7 +113,7 @@ def expand_paths(patterns: list[str], fmt: str | None = None) -> list[tuple[Path
     listed all the same, for its reader to quarantine; a file or folder named literally that is a link is
     listed at its real path, under the name it was given.
     """
-    seen: set[Path] = set()
+    seen: set[str] = set()
     out: list[tuple[Path, str]] = []
     units_of = folder_units(fmt)  # a format whose unit may be a folder (a LaTeX paper)
     for pattern in patterns:
@@ -81,11 +124,15 @@ def expand_paths(patterns: list[str], fmt: str | None = None) -> list[tuple[Path
         elif os.path.isdir(pattern) and units_of is not None:
             matches = units_of(Path(pattern))
         elif os.path.isdir(pattern):
-            matches = [
-                m for m in Path(pattern).rglob("*")
-                if _is_entry(m) and not m.name.startswith(".")
-                and (detect_format(m) is not None if fmt is None else detect_format(m) in (fmt, None))
-            ]
+            found = _walk(pattern, fmt)
+            if not found:
+                raise InputError(f"no input files match {pattern}")
+            for rel, real in found:  # in Path order already; real paths known without a resolve per file
+                if real in seen:
+                    continue
+                seen.add(real)
+                out.append((Path(pattern, rel), rel))
+            continue
         elif os.path.isfile(pattern):
             matches = [Path(pattern)]
         else:
@@ -93,7 +140,7 @@ def expand_paths(patterns: list[str], fmt: str | None = None) -> list[tuple[Path
         if not matches:
             raise InputError(f"no input files match {pattern}")
         for m in sorted(matches):
-            key = m.resolve()
+            key = str(m.resolve())
             if key in seen:
                 continue
             seen.add(key)
@@ -104,55 +151,114 @@ def expand_paths(patterns: list[str], fmt: str | None = None) -> list[tuple[Path
     return out
 
 
+#: bytes read at a time when counting newlines or looking for a cut: large enough that the read's cost per call
+#: vanishes, small enough to stay in the L2/L3 cache while it is scanned
+READ_BLOCK = 4 << 20
+
+#: what identifies the content of an input unit cheaply: ``(size, mtime_ns, inode)`` of a file; for a folder
+#: unit (a paper's sources) the total size, the newest mtime and the number of its readable files; None when
+#: the unit does not exist
+Stamp = tuple[int, int, int] | None
+
+
+class InputChanged(OSError):
+    """An input file changed (was truncated or replaced) while it was being counted or cut."""
+
+
+def _folder_files(path: Path) -> list[Path]:
+    return [p for p in path.rglob("*") if p.is_file() and entry_problem(path, p) is None]
+
+
 def input_size(path: Path) -> int:
     """Bytes of an input unit: a file's size, or the total of a folder's files (a paper's sources) that may be
-    read (not those behind a link leaving the folder); 0 for a dangling link."""
-    if path.is_dir():
-        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and entry_problem(path, p) is None)
+    read (not those behind a link leaving the folder); 0 for a unit that does not exist (or vanishes while it
+    is measured)."""
+    stamp = input_stamp(path)
+    return 0 if stamp is None else stamp[0]
+
+
+def input_stamp(path: Path, st: os.stat_result | None = None) -> Stamp:
+    """The :data:`Stamp` of an input unit (``st``: its ``os.stat`` result when the caller has it). A task's
+    marker records the stamps of the units it read; a resumed run reruns a task whose inputs' stamps differ."""
     try:
-        return path.stat().st_size
-    except FileNotFoundError:
-        return 0
+        st = st or os.stat(path)
+        if not stat.S_ISDIR(st.st_mode):
+            return (st.st_size, st.st_mtime_ns, st.st_ino)
+        size = mtime = n = 0
+        for p in _folder_files(path):
+            pst = p.stat()
+            size, mtime, n = size + pst.st_size, max(mtime, pst.st_mtime_ns), n + 1
+        return (size, max(mtime, st.st_mtime_ns), n)
+    except OSError:
+        return None
+
+
+def _pread_exact(fd: int, n: int, offset: int, what: Path) -> bytes:
+    """``n`` bytes at ``offset``; :class:`InputChanged` when the file ends before them (it was truncated)."""
+    data = os.pread(fd, n, offset)
+    if len(data) != n:
+        raise InputChanged(f"{what} changed while being read: {offset + len(data)} bytes where "
+                           f"{offset + n} were expected (truncated?)")
+    return data
+
+
+def _count_fd(fd: int, start: int, end: int, what: Path) -> int:
+    count = 0
+    for lo in range(start, end, READ_BLOCK):
+        count += count_newlines(_pread_exact(fd, min(READ_BLOCK, end - lo), lo, what))
+    return count
+
+
+def _find_newline(fd: int, pos: int, end: int, what: Path) -> int:
+    """Offset of the first newline at or after ``pos`` and before ``end``, or -1."""
+    while pos < end:
+        block = _pread_exact(fd, min(1 << 16, end - pos), pos, what)
+        i = block.find(b"\n")
+        if i >= 0:
+            return pos + i
+        pos += len(block)
+    return -1
 
 
 def count_range_newlines(path: Path, start: int, end: int) -> int:
-    """Newlines in bytes ``[start, end)`` of an uncompressed file, counted in a memory map."""
+    """Newlines in bytes ``[start, end)`` of an uncompressed file, read a block at a time (never mapped: see
+    the module's docstring). Raises :class:`InputChanged` if the file no longer holds the range."""
     if end <= start:
         return 0
-    with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm, \
-            memoryview(mm) as view, view[start:end] as part:
-        return count_newlines(part)
+    with open(path, "rb") as fh:
+        return _count_fd(fh.fileno(), start, end, path)
 
 
 def line_aligned_ranges(path: Path, split_bytes: int, count: bool = True) -> list[tuple[int, int, int | None]]:
     """Cut an uncompressed line-oriented file into equal ranges of at most about ``split_bytes``, each starting
-    at a line start: ``(start, end, first line number)``. The file is memory-mapped and its newlines counted in
-    place (no copy out of the page cache). With ``count`` off, the first line of every range but the first is
-    None: a caller that reads the ranges in order learns them as it goes, and skips this pass over the file."""
-    size = path.stat().st_size
-    if split_bytes <= 0 or size <= split_bytes:
-        return [(0, size, 1)]
-    with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+    at a line start: ``(start, end, first line number)``. The file is read with ``pread`` (never mapped: a file
+    truncated meanwhile raises :class:`InputChanged` instead of killing the process with SIGBUS), its newlines
+    counted a block at a time in parallel threads (the read and the count release the GIL). With ``count`` off,
+    the first line of every range but the first is None: a caller that reads the ranges in order learns them as
+    it goes, and skips this pass over the file."""
+    with open(path, "rb") as fh:
+        fd = fh.fileno()
+        size = os.fstat(fd).st_size
+        if split_bytes <= 0 or size <= split_bytes:
+            return [(0, size, 1)]
         cuts: list[int] = []
         n = -(-size // split_bytes)  # equal ranges of at most about split_bytes (no small tail task)
         for target in (size * k // n for k in range(1, n)):
-            i = mm.find(b"\n", target - 1)  # the cut goes after the first newline at or past target - 1
+            i = _find_newline(fd, target - 1, size, path)  # the cut goes after the first newline at or past target - 1
             pos = size if i < 0 else i + 1
             if pos < size and (not cuts or pos > cuts[-1]):
                 cuts.append(pos)
         bounds = [0, *cuts, size]
+        if len(bounds) == 2:  # one line, or lines all longer than the ranges: nothing to cut
+            return [(0, size, 1)]
         if not count:
             return [(bounds[i], bounds[i + 1], None if i else 1) for i in range(len(bounds) - 1)]
         lines = [1]
-        with memoryview(mm) as view:
 
-            def newlines_before(k: int) -> int:  # in range k - 1
-                with view[bounds[k - 1]:bounds[k]] as part:
-                    return count_newlines(part)
+        def newlines_before(k: int) -> int:  # in range k - 1
+            return _count_fd(fd, bounds[k - 1], bounds[k], path)
 
-            # the ranges are counted in parallel threads (the count releases the GIL): mapping in the pages costs
-            # more than the count itself, and every core can take its share
-            with ThreadPoolExecutor(max_workers=min(len(bounds) - 2, os.cpu_count() or 1)) as pool:
-                for n_lines in pool.map(newlines_before, range(1, len(bounds) - 1)):
-                    lines.append(lines[-1] + n_lines)
+        with ThreadPoolExecutor(max_workers=min(len(bounds) - 2, os.cpu_count() or 1)) as pool:
+            for n_lines in pool.map(newlines_before, range(1, len(bounds) - 1)):
+                lines.append(lines[-1] + n_lines)
     return [(bounds[i], bounds[i + 1], lines[i]) for i in range(len(bounds) - 1)]
