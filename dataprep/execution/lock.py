@@ -39,7 +39,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dataprep.errors import DataprepError
+from dataprep.errors import DataprepError, write_error
 
 #: the lock file, inside the output folder it guards
 LOCK_NAME = ".lock"
@@ -98,7 +98,7 @@ def _acquire(folder: Path, path: Path) -> int | None:
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         except OSError as exc:
-            raise DataprepError(f"{folder}: cannot open its lock file {path}: {exc.strerror}") from exc
+            raise write_error(exc, path, action="creating the lock file") from exc  # exit 1: the machine refused
         try:
             if not _lock(fd, folder, path):
                 os.close(fd)
