@@ -408,5 +408,82 @@ def train_cmd(ctx: click.Context, config: Path, overrides: tuple[str, ...]) -> N
         sys.exit(code)
 
 
+@main.command("eval")
+@click.argument("model", type=click.Path(exists=True, path_type=Path))
+@click.option("--data", "data", multiple=True, required=True,
+              help="An evaluation set, repeatable: text (any format the readers read) for perplexity and bits "
+                   "per byte, or multiple choice (C-Eval/MMLU CSV, JSONL or Parquet with question, A-D, answer).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object: {set name: results}.")
+@click.option("--shots", type=click.IntRange(0), default=0, show_default=True,
+              help="Solved examples of the same subject before each multiple-choice question.")
+@click.option("--mc-mode", type=click.Choice(["letter", "completion"]), default="letter", show_default=True,
+              help="letter: highest next-token logit among A-D; completion: choice log-likelihood per byte.")
+@click.option("--stride", type=click.IntRange(1), default=None,
+              help="Perplexity windows start every STRIDE tokens (default: half the model's context).")
+@click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True)
+@click.option("--device", default="auto", show_default=True, help="auto (cuda when available) | cpu | cuda.")
+def eval_cmd(model: Path, data: tuple[str, ...], as_json: bool, shots: int, mc_mode: str, stride: int | None,
+             batch_size: int, device: str) -> None:
+    """Evaluate MODEL (a training output folder): perplexity and bits per byte on text sets, k-shot
+    multiple-choice accuracy per subject on C-Eval/MMLU-style sets."""
+    import json
+
+    import torch
+
+    from dataprep.evaluation_data import is_multiple_choice, iter_text_batches, load_multiple_choice, set_name
+    from dataprep.pack import encode, load_tokenizer
+    from dataprep.train.evaluate import iter_encoded, load_model, multiple_choice, perplexity
+
+    dev = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+    try:
+        loaded = load_model(model, dev)
+    except ValueError as exc:
+        raise DataprepError(str(exc)) from exc
+    for note in loaded.warnings:
+        click.echo(f"warning: {note}", err=True)
+    tok = load_tokenizer(loaded.tokenizer)
+
+    def enc(texts: list[str]) -> list[list[int]]:
+        return encode(tok, texts)
+
+    results: dict[str, Any] = {}
+    for path in data:
+        name = set_name(path)
+        while name in results:
+            name += "_"
+        if is_multiple_choice(path):
+            mc = load_multiple_choice(path)
+            for where, why in mc.skipped[:20]:
+                click.echo(f"warning: {where}: {why}; skipped", err=True)
+            if len(mc.skipped) > 20:
+                click.echo(f"warning: {name}: {len(mc.skipped) - 20} more row(s) skipped", err=True)
+            if not mc.items:
+                raise DataprepError(f"{path}: no usable multiple-choice items")
+            try:
+                res = multiple_choice(loaded.model, mc.items, enc, loaded.eos_id, shots=shots, mode=mc_mode,
+                                      batch_size=batch_size, device=dev)
+            except ValueError as exc:
+                raise DataprepError(f"{path}: {exc}") from exc
+            res["skipped"] = len(mc.skipped)
+            results[name] = res
+            if not as_json:
+                extra = f", {res['truncated']} cut to the context" if res["truncated"] else ""
+                click.echo(f"{name}: accuracy {res['acc']:.4f} ({res['correct']}/{res['n']}, {mc_mode}, "
+                           f"{shots}-shot{extra})")
+                for subject, s in res["subjects"].items():
+                    click.echo(f"  {subject:<40} {s['acc']:.4f} ({s['correct']}/{s['n']}, {s['lang']})")
+        else:
+            res = perplexity(loaded.model, iter_encoded(iter_text_batches(path), enc), loaded.eos_id,
+                             stride=stride, batch_size=batch_size, device=dev)
+            if not res["tokens"]:
+                raise DataprepError(f"{path}: no text to score")
+            results[name] = {k: res[k] for k in ("ppl", "bpb", "tokens", "bytes")}
+            if not as_json:
+                click.echo(f"{name}: ppl {res['ppl']:.3f} bpb {res['bpb']:.4f} ({res['tokens']:,} tokens, "
+                           f"{res['bytes']:,} bytes, {res['documents']:,} documents)")
+    if as_json:
+        click.echo(json.dumps(results, ensure_ascii=False, indent=2))
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
