@@ -2,11 +2,13 @@
 copyright footers, cookie notices) are removed from every document they appear in.
 
 Source: Wenzek et al. 2020, "CCNet", section 3.3: paragraphs (lines) are normalized (lower case, digits
-replaced by 0, accents and punctuation removed), hashed, and every line whose hash occurs more than once in
-the shard is removed, which strips the boilerplate a site repeats on each page. CCNet's shard is the unit of
-comparison; ours is the batch a step sees (in a recipe: up to 16 MB of one input file, fixed by the file, so
-the result is deterministic and independent of the number of workers). For corpus-wide repeated
-paragraphs use the global ``paragraph_dedup`` step.
+replaced by 0, accents, punctuation and invisible characters removed,
+:func:`dataprep.normalize.ccnet_normalize`: a copy carrying a zero-width space, soft hyphen, BOM or NUL is the
+same line), hashed, and every line whose hash occurs more than once in the shard is removed, which strips the
+boilerplate a site repeats on each page. CCNet's shard is the unit of comparison; ours is the batch a step
+sees (in a recipe: up to 16 MB of one input file, fixed by the file, so the result is deterministic and
+independent of the number of workers). For corpus-wide repeated paragraphs use the global ``paragraph_dedup``
+step.
 """
 
 from __future__ import annotations
