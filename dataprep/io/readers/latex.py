@@ -135,15 +135,12 @@ class _Counted(io.RawIOBase):
         return n
 
 
-class _Unpacked(io.RawIOBase):
-    """The unpacked bytes of an archive stream, raising :class:`ArchiveLimit` once they pass
-    ``MAX_UNPACKED_BYTES`` or, past ``RATIO_GRACE_BYTES``, ``MAX_RATIO`` times the compressed bytes read."""
+class _Prefixed(io.RawIOBase):
+    """``head`` then the rest of ``raw``."""
 
-    def __init__(self, stream: typing.BinaryIO, packed: _Counted | None, name: str, head: bytes = b"") -> None:
+    def __init__(self, head: bytes, raw: typing.BinaryIO) -> None:
         super().__init__()
-        self.stream, self.packed, self.name = stream, packed, name
-        self.head, self.count = head, 0
-        self.member = ""  # the member being read, for the message
+        self.head, self.raw = head, raw
 
     def readable(self) -> bool:
         return True
@@ -153,9 +150,27 @@ class _Unpacked(io.RawIOBase):
             n = min(len(buf), len(self.head))
             buf[:n], self.head = self.head[:n], self.head[n:]
             return n
-        data = self.stream.read(len(buf))
-        n = len(data)
-        buf[:n] = data
+        data = self.raw.read(len(buf))
+        buf[: len(data)] = data
+        return len(data)
+
+
+class _Unpacked(_Prefixed):
+    """The unpacked bytes of an archive stream (after ``head``, bytes already read from it and counted by the
+    caller), raising :class:`ArchiveLimit` once they pass ``MAX_UNPACKED_BYTES`` or, past
+    ``RATIO_GRACE_BYTES``, ``MAX_RATIO`` times the compressed bytes read."""
+
+    def __init__(self, stream: typing.BinaryIO, packed: _Counted | None, name: str, head: bytes = b"") -> None:
+        super().__init__(head, stream)
+        self.packed, self.name = packed, name
+        self.count = 0
+        self.member = ""  # the member being read, for the message
+
+    def readinto(self, buf: memoryview) -> int:  # type: ignore[override]
+        from_head = bool(self.head)
+        n = super().readinto(buf)
+        if from_head:
+            return n
         self.count += n
         where = f"{self.name}" + (f", member {self.member}" if self.member else "")
         if self.count > MAX_UNPACKED_BYTES:
@@ -240,26 +255,6 @@ def _paper_files(name: str, raw: typing.BinaryIO, cap: int) -> PaperFiles:
         return _tar_files(unpacked, name, cap)
     base = re.sub(r"(\.gz|\.tgz|\.tar)+$", "", name.rsplit("/", 1)[-1])
     return {base if base.endswith(".tex") else base + ".tex": _read_capped(unpacked, cap, name)}, []
-
-
-class _Prefixed(io.RawIOBase):
-    """``head`` then the rest of ``raw``."""
-
-    def __init__(self, head: bytes, raw: typing.BinaryIO) -> None:
-        super().__init__()
-        self.head, self.raw = head, raw
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buf: memoryview) -> int:  # type: ignore[override]
-        if self.head:
-            n = min(len(buf), len(self.head))
-            buf[:n], self.head = self.head[:n], self.head[n:]
-            return n
-        data = self.raw.read(len(buf))
-        buf[: len(data)] = data
-        return len(data)
 
 
 def _folder_files(folder: Path, cap: int) -> PaperFiles:
