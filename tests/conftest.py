@@ -121,3 +121,19 @@ def read(path: Path, fmt: str, **options) -> tuple[pl.DataFrame, pl.DataFrame]:
 def arxiv_docs() -> pl.DataFrame:
     """Every paper of sample_data/arxiv read as ``format: latex``."""
     return pl.concat([read(unit, "latex")[0] for unit in sorted((SAMPLE / "arxiv").iterdir())])
+
+
+@pytest.fixture
+def isolated(monkeypatch, request):
+    """Plugins loaded in this process leave no module, step or sys.path entry behind: the modules whose names
+    start with the test module's ``PLUGIN_PREFIXES`` (default ``plugin_``) are forgotten afterwards."""
+    from dataprep import registry
+
+    prefixes = tuple(getattr(request.module, "PLUGIN_PREFIXES", ("plugin_",)))
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.setattr(registry, "REGISTRY", dict(registry.REGISTRY))
+    before = set(sys.modules)
+    yield
+    for name in set(sys.modules) - before:
+        if name.startswith(prefixes):
+            del sys.modules[name]

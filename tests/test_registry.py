@@ -51,16 +51,8 @@ def _plugin_recipe(tmp_path, module: str, step: str, params: dict | None = None)
                         steps=[{step: params or {}}], plugins=[module], executor={"split_bytes": 64})
 
 
-@pytest.fixture
-def isolated(monkeypatch):
-    """Plugins loaded in this process leave no module, step or sys.path entry behind."""
-    monkeypatch.setattr(sys, "path", list(sys.path))
-    monkeypatch.setattr(registry, "REGISTRY", dict(registry.REGISTRY))
-    before = set(sys.modules)
-    yield
-    for name in set(sys.modules) - before:
-        if name.startswith("plugin_"):
-            del sys.modules[name]
+#: plugin modules the ``isolated`` fixture (conftest) forgets after each test
+PLUGIN_PREFIXES = ("plugin_",)
 
 
 def test_builtin_steps_load_by_name():

@@ -289,18 +289,8 @@ def test_ray_cluster_with_spilling_equals_local(tmp_path, monkeypatch):
     assert runs[-1]["executor"] == "ray"
 
 
-@pytest.fixture
-def isolated(monkeypatch):
-    """Plugins loaded in this process leave no module, step or sys.path entry behind."""
-    from dataprep import registry
-
-    monkeypatch.setattr(sys, "path", list(sys.path))
-    monkeypatch.setattr(registry, "REGISTRY", dict(registry.REGISTRY))
-    before = set(sys.modules)
-    yield
-    for name in set(sys.modules) - before:
-        if name.startswith("rc_plugin"):
-            del sys.modules[name]
+#: plugin modules the ``isolated`` fixture (conftest) forgets after each test
+PLUGIN_PREFIXES = ("rc_plugin",)
 
 
 def test_plugins_beside_the_recipe_are_shipped_and_found_by_tasks(tmp_path, isolated):
