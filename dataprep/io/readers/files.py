@@ -30,7 +30,8 @@ from dataprep.errors import InputError
 from dataprep.io.readers.base import EXTENSIONS, folder_units
 from dataprep.io.readers.safety import entry_problem, unit_problem
 from dataprep.io.readers.scan import count_newlines
-from dataprep.io.readers.streams import split_compression
+from dataprep.io.readers.streams import InputChanged as InputChanged  # raised here too: callers catch it from here
+from dataprep.io.readers.streams import line_end, pread_exact, split_compression
 
 
 def detect_format(path: str | os.PathLike) -> str | None:
@@ -161,10 +162,6 @@ READ_BLOCK = 4 << 20
 Stamp = tuple[int, int, int] | None
 
 
-class InputChanged(OSError):
-    """An input file changed (was truncated or replaced) while it was being counted or cut."""
-
-
 def _folder_files(path: Path) -> list[Path]:
     return [p for p in path.rglob("*") if p.is_file() and entry_problem(path, p) is None]
 
@@ -193,31 +190,11 @@ def input_stamp(path: Path, st: os.stat_result | None = None) -> Stamp:
         return None
 
 
-def _pread_exact(fd: int, n: int, offset: int, what: Path) -> bytes:
-    """``n`` bytes at ``offset``; :class:`InputChanged` when the file ends before them (it was truncated)."""
-    data = os.pread(fd, n, offset)
-    if len(data) != n:
-        raise InputChanged(f"{what} changed while being read: {offset + len(data)} bytes where "
-                           f"{offset + n} were expected (truncated?)")
-    return data
-
-
 def _count_fd(fd: int, start: int, end: int, what: Path) -> int:
     count = 0
     for lo in range(start, end, READ_BLOCK):
-        count += count_newlines(_pread_exact(fd, min(READ_BLOCK, end - lo), lo, what))
+        count += count_newlines(pread_exact(fd, lo, min(READ_BLOCK, end - lo), what))
     return count
-
-
-def _find_newline(fd: int, pos: int, end: int, what: Path) -> int:
-    """Offset of the first newline at or after ``pos`` and before ``end``, or -1."""
-    while pos < end:
-        block = _pread_exact(fd, min(1 << 16, end - pos), pos, what)
-        i = block.find(b"\n")
-        if i >= 0:
-            return pos + i
-        pos += len(block)
-    return -1
 
 
 def count_range_newlines(path: Path, start: int, end: int) -> int:
@@ -244,8 +221,9 @@ def line_aligned_ranges(path: Path, split_bytes: int, count: bool = True) -> lis
         cuts: list[int] = []
         n = -(-size // split_bytes)  # equal ranges of at most about split_bytes (no small tail task)
         for target in (size * k // n for k in range(1, n)):
-            i = _find_newline(fd, target - 1, size, path)  # the cut goes after the first newline at or past target - 1
-            pos = size if i < 0 else i + 1
+            # the cut goes after the first newline at or past target - 1 (size when there is none)
+            i, _ = line_end(fd, target - 1, size, path, keep_until=target - 1)
+            pos = min(i + 1, size)
             if pos < size and (not cuts or pos > cuts[-1]):
                 cuts.append(pos)
         bounds = [0, *cuts, size]

@@ -201,35 +201,47 @@ def iter_byte_chunks(
         yield line_no, b"", error
 
 
-class _Shrunk(Exception):
-    """The file got shorter than it was when the read began (truncated or rewritten meanwhile)."""
+class InputChanged(OSError):
+    """An input file changed (was truncated or replaced) while it was being read, counted or cut."""
+
+    def __init__(self, message: str, at: int) -> None:
+        super().__init__(message)
+        self.at = at  # the offset where the file ended
 
 
-def _pread(fd: int, offset: int, n: int) -> bytes:
-    """Exactly ``n`` bytes at ``offset``; :class:`_Shrunk` when the file ends before them."""
+#: the first window a newline search reads; it doubles up to FIND_WINDOW, so a cut near a line end reads little
+FIRST_WINDOW = 64 << 10
+
+
+def pread_exact(fd: int, offset: int, n: int, what: str | os.PathLike) -> bytes:
+    """Exactly ``n`` bytes at ``offset``; :class:`InputChanged` (naming ``what``) when the file ends first."""
     parts, got = [], 0
     while got < n:
         data = os.pread(fd, n - got, offset + got)
         if not data:
-            raise _Shrunk(offset + got)
+            raise InputChanged(f"{what} changed while being read: it ended at byte {offset + got:,} where "
+                               f"{offset + n:,} were expected (truncated?)", offset + got)
         parts.append(data)
         got += len(data)
     return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
-def _line_end(fd: int, start: int, end: int, keep_until: int | None) -> tuple[int, bytes | None]:
-    """The offset of the first newline at or after ``start`` (``end`` when none), searched ``FIND_WINDOW`` bytes
-    at a time, and the bytes from ``start`` up to and including it; with ``keep_until``, the bytes are dropped
-    (None) once the search passes that offset, so a line longer than a record's limit is never held."""
-    pos, kept = start, []
+def line_end(fd: int, start: int, end: int, what: str | os.PathLike, keep_until: int | None = None
+             ) -> tuple[int, bytes | None]:
+    """The offset of the first newline at or after ``start`` (``end`` when none) and the bytes from ``start`` up
+    to and including it, read in windows that grow from ``FIRST_WINDOW`` to ``FIND_WINDOW``; with
+    ``keep_until``, the bytes are dropped (None) once the search passes that offset, so a line longer than a
+    record's limit is never held."""
+    pos, kept, window = start, [], FIRST_WINDOW
     while pos < end:
-        window = _pread(fd, pos, min(end, pos + FIND_WINDOW) - pos)
-        nl = window.find(b"\n")
+        block = pread_exact(fd, pos, min(end, pos + window) - pos, what)
+        nl = block.find(b"\n")
         if kept is not None:
-            kept.append(window if nl < 0 else window[:nl + 1])
+            kept.append(block if nl < 0 else block[:nl + 1])
         if nl >= 0:
             return pos + nl, b"".join(kept) if kept is not None else None
-        pos += len(window)
+        pos += len(block)
+        window = min(window * 2, FIND_WINDOW)
         if keep_until is not None and pos > keep_until:
             kept = None
     return end, b"".join(kept) if kept is not None else None
@@ -256,36 +268,38 @@ def mapped_chunks(path: Path, chunk_bytes: int, byte_range: tuple[int, int] | No
         if end <= start:
             return
         try:
-            yield from _blocks(fd, start, end, chunk_bytes, max_record)
-        except _Shrunk as exc:
+            yield from _blocks(fd, start, end, chunk_bytes, max_record, path)
+        except InputChanged as exc:
             now = os.fstat(fd).st_size
-            yield 0, b"", (f"file changed while being read: it ended at byte {exc.args[0]:,} ({now:,} bytes now, "
+            yield 0, b"", (f"file changed while being read: it ended at byte {exc.at:,} ({now:,} bytes now, "
                            f"{size:,} when the read began)")
     finally:
         os.close(fd)
 
 
-def _blocks(fd: int, start: int, end: int, chunk_bytes: int, max_record: int | None) -> Iterator[BlockItem]:
+def _blocks(fd: int, start: int, end: int, chunk_bytes: int, max_record: int | None, path: Path
+            ) -> Iterator[BlockItem]:
     n_blocks = -(-(end - start) // chunk_bytes)
     pos = start
     for k in range(1, n_blocks + 1):
         if pos >= end:
             break
         if k == n_blocks:
-            yield 0, _pread(fd, pos, end - pos), None
+            yield 0, pread_exact(fd, pos, end - pos, path), None
             return
         cut = start + (end - start) * k // n_blocks - 1
         if cut < pos:
             continue  # a long line already took this block's cut
         # the block ends after the first newline at or past the k-th equal cut (a long line runs over it)
-        head = _pread(fd, pos, cut - pos)
+        head = pread_exact(fd, pos, cut - pos, path)
         first = pos + head.rfind(b"\n") + 1  # the line running over the cut starts here (pos when none)
         limit = first + max_record if max_record is not None else None
-        nl, tail = _line_end(fd, cut, end, limit)
+        nl, tail = line_end(fd, cut, end, path, limit)
         if max_record is not None and nl - first > max_record:
             if first > pos:
                 yield 0, head[:first - pos], None
-            raw = (head[first - pos:] + (tail or _pread(fd, cut, min(RAW_KEEP_BYTES, end - cut))))[:RAW_KEEP_BYTES]
+            rest = tail or pread_exact(fd, cut, min(RAW_KEEP_BYTES, end - cut), path)
+            raw = (head[first - pos:] + rest)[:RAW_KEEP_BYTES]
             yield 0, raw, TooLong(nl - first, 1, finished=nl < end)
             pos = min(nl + 1, end)
             continue
